@@ -1,0 +1,237 @@
+//! Cart lines.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::condition::{Condition, ConditionInput, ConditionTarget};
+use super::money::{Currency, Money};
+use crate::error::CartError;
+
+/// One line of a cart: an item id, its name, unit price, quantity, free-form attributes and its
+/// own conditions.
+///
+/// ```
+/// use axum_cart::{CartItem, Currency, Money};
+/// let shirt = CartItem::new("sku-1", "T-shirt", Money::parse("19.90", Currency::USD).unwrap(), 2)
+///     .with_attribute("size", "M");
+/// assert_eq!(shirt.quantity(), 2);
+/// assert_eq!(shirt.attributes()["size"], "M");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct CartItem {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) price: Money,
+    pub(crate) quantity: u32,
+    pub(crate) attributes: Map<String, Value>,
+    pub(crate) conditions: Vec<Condition>,
+}
+
+impl CartItem {
+    /// A line; it is validated when added to a cart.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        price: Money,
+        quantity: u32,
+    ) -> Self {
+        CartItem {
+            id: id.into(),
+            name: name.into(),
+            price,
+            quantity,
+            attributes: Map::new(),
+            conditions: Vec::new(),
+        }
+    }
+
+    /// Sets one attribute (size, colour, ...).
+    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.attributes.insert(key.into(), value.into());
+        self
+    }
+
+    /// Replaces the attributes.
+    pub fn with_attributes(mut self, attributes: Map<String, Value>) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// Adds an item condition (its target becomes `item`); one of the same name is replaced.
+    pub fn with_condition(mut self, mut condition: Condition) -> Self {
+        condition.set_target(ConditionTarget::Item);
+        super::condition::upsert(&mut self.conditions, condition);
+        self
+    }
+
+    /// The id, unique in the cart.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The unit price before item conditions.
+    pub fn price(&self) -> Money {
+        self.price
+    }
+
+    /// The quantity.
+    pub fn quantity(&self) -> u32 {
+        self.quantity
+    }
+
+    /// The attributes.
+    pub fn attributes(&self) -> &Map<String, Value> {
+        &self.attributes
+    }
+
+    /// The item conditions.
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+}
+
+/// An item as a client sends it: `{id, name, price, quantity, attributes?, conditions?}`, with the
+/// price as a decimal string in the cart's currency.
+///
+/// Quantities are signed here so that `0` and `-3` reach validation and get a typed error naming
+/// `quantity` instead of a bare parse failure.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemInput {
+    /// The item id.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The unit price, e.g. `"10.99"`.
+    pub price: String,
+    /// How many, at least 1.
+    #[serde(default = "one")]
+    pub quantity: i64,
+    /// Free-form attributes.
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    /// Item conditions.
+    #[serde(default)]
+    pub conditions: Vec<ConditionInput>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl ItemInput {
+    /// Parses the price and quantity into a line of a cart in `currency`.
+    pub fn into_item(self, currency: Currency) -> Result<CartItem, CartError> {
+        let price = Money::parse_field(&self.price, currency, "price")?;
+        let quantity = quantity_from(self.quantity)?;
+        let mut item =
+            CartItem::new(self.id, self.name, price, quantity).with_attributes(self.attributes);
+        for input in self.conditions {
+            let mut input = input;
+            input.target = Some(ConditionTarget::Item);
+            item = item.with_condition(Condition::try_from(input)?);
+        }
+        Ok(item)
+    }
+}
+
+/// A quantity from a signed client value: below 1 is a validation error, beyond `u32` a limit error.
+pub(crate) fn quantity_from(value: i64) -> Result<u32, CartError> {
+    if value < 1 {
+        return Err(CartError::validation(
+            "quantity",
+            format!("{value} is not a positive quantity"),
+        ));
+    }
+    u32::try_from(value)
+        .map_err(|_| CartError::limit("quantity", u64::from(u32::MAX), value as u64))
+}
+
+/// How `update` changes a quantity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantityChange {
+    /// Set the quantity; 0 or less removes the line.
+    Set(i64),
+    /// Add (or with a negative number, take away); a result of 0 or less removes the line.
+    By(i64),
+}
+
+/// A change to one line: any combination of quantity, name, price and attributes, applied atomically.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ItemUpdate {
+    /// A quantity change.
+    pub quantity: Option<QuantityChange>,
+    /// A new name.
+    pub name: Option<String>,
+    /// A new unit price.
+    pub price: Option<Money>,
+    /// New attributes (replacing the old ones).
+    pub attributes: Option<Map<String, Value>>,
+}
+
+impl ItemUpdate {
+    /// Sets the quantity.
+    pub fn set_quantity(quantity: i64) -> Self {
+        ItemUpdate {
+            quantity: Some(QuantityChange::Set(quantity)),
+            ..ItemUpdate::default()
+        }
+    }
+
+    /// Changes the quantity by `delta`.
+    pub fn change_quantity(delta: i64) -> Self {
+        ItemUpdate {
+            quantity: Some(QuantityChange::By(delta)),
+            ..ItemUpdate::default()
+        }
+    }
+}
+
+/// An update as a client sends it: `{quantity}` (absolute) or `{delta}` (relative), and
+/// optionally `name`, `price`, `attributes`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemUpdateInput {
+    /// Absolute quantity.
+    pub quantity: Option<i64>,
+    /// Relative quantity.
+    pub delta: Option<i64>,
+    /// New name.
+    pub name: Option<String>,
+    /// New unit price as a decimal string.
+    pub price: Option<String>,
+    /// New attributes.
+    pub attributes: Option<Map<String, Value>>,
+}
+
+impl ItemUpdateInput {
+    /// Validates the shape and parses the price in `currency`.
+    pub fn into_update(self, currency: Currency) -> Result<ItemUpdate, CartError> {
+        let quantity = match (self.quantity, self.delta) {
+            (Some(_), Some(_)) => {
+                return Err(CartError::validation(
+                    "quantity",
+                    "send either quantity (absolute) or delta (relative), not both",
+                ));
+            }
+            (Some(q), None) => Some(QuantityChange::Set(q)),
+            (None, Some(d)) => Some(QuantityChange::By(d)),
+            (None, None) => None,
+        };
+        let price = self
+            .price
+            .map(|p| Money::parse_field(&p, currency, "price"))
+            .transpose()?;
+        Ok(ItemUpdate {
+            quantity,
+            name: self.name,
+            price,
+            attributes: self.attributes,
+        })
+    }
+}

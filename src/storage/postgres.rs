@@ -1,0 +1,1 @@
+//! The Postgres database driver (being written).

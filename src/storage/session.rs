@@ -1,0 +1,229 @@
+//! `SessionStorage`: carts inside the visitor's tower-sessions session.
+//!
+//! The carts live in the session record under one key (default `cart`), nested by identifier
+//! and instance: `{"<identifier>": {"<instance>": {"version": 3, "cart": {...}}}}`.
+//!
+//! **Its one weakness:** tower-sessions loads a whole session record at the start of a request and
+//! saves the whole record at the end. Two requests of the same session that change the cart at the
+//! same time each save their own copy, and the later save wins: one change is lost. Versions make
+//! writes within one request safe, not writes across concurrent requests. Shops whose visitors can
+//! fire parallel cart requests (several tabs, fast double clicks, scripts) should use the cache or
+//! database driver, which do not have this limit.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+use super::{CartKey, CartStorage, StorageError, Versioned};
+use crate::cart::CartContents;
+
+/// The session key carts are stored under unless configured otherwise.
+pub const DEFAULT_SESSION_KEY: &str = "cart";
+
+/// Carts stored in one request's [`Session`]. Built per request by the layer.
+#[derive(Clone)]
+pub struct SessionStorage {
+    session: Session,
+    key: Arc<str>,
+    // Serializes read-check-write within this request; see the module docs for what it cannot do.
+    guard: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for SessionStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStorage")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+fn unavailable(error: tower_sessions::session::Error) -> StorageError {
+    StorageError::Unavailable {
+        driver: "session",
+        message: error.to_string(),
+    }
+}
+
+impl SessionStorage {
+    /// Carts in `session` under `key`.
+    pub fn new(session: Session, key: impl Into<Arc<str>>) -> Self {
+        SessionStorage {
+            session,
+            key: key.into(),
+            guard: Arc::default(),
+        }
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    async fn read_all(&self) -> Result<Map<String, Value>, StorageError> {
+        Ok(self
+            .session
+            .get::<Map<String, Value>>(&self.key)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or_default())
+    }
+
+    async fn write_all(&self, all: Map<String, Value>) -> Result<(), StorageError> {
+        if all.is_empty() {
+            self.session
+                .remove_value(&self.key)
+                .await
+                .map_err(unavailable)?;
+            return Ok(());
+        }
+        self.session
+            .insert(&self.key, all)
+            .await
+            .map_err(unavailable)
+    }
+
+    fn entry<'a>(all: &'a Map<String, Value>, key: &CartKey) -> Option<&'a Value> {
+        all.get(key.identifier())?.get(key.instance())
+    }
+
+    fn version_of(entry: Option<&Value>) -> Option<u64> {
+        entry.and_then(|e| e.get("version")).and_then(Value::as_u64)
+    }
+
+    fn corrupt(key: &CartKey, message: impl ToString) -> StorageError {
+        StorageError::Corrupt {
+            driver: "session",
+            key: key.clone(),
+            message: message.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl CartStorage for SessionStorage {
+    fn driver(&self) -> &'static str {
+        "session"
+    }
+
+    async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
+        let all = self.read_all().await?;
+        let Some(entry) = Self::entry(&all, key) else {
+            return Ok(None);
+        };
+        let version =
+            Self::version_of(Some(entry)).ok_or_else(|| Self::corrupt(key, "no version"))?;
+        let cart = entry
+            .get("cart")
+            .cloned()
+            .ok_or_else(|| Self::corrupt(key, "no cart"))?;
+        let cart: CartContents = serde_json::from_value(cart).map_err(|e| Self::corrupt(key, e))?;
+        let updated_at = entry
+            .get("updated_at")
+            .and_then(Value::as_i64)
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        Ok(Some(Versioned {
+            value: cart,
+            version,
+            updated_at,
+        }))
+    }
+
+    async fn save(
+        &self,
+        key: &CartKey,
+        cart: &CartContents,
+        expected: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        let document = serde_json::to_value(cart).map_err(|e| Self::corrupt(key, e))?;
+        let _guard = self.guard.lock().await;
+        let mut all = self.read_all().await?;
+        let current = Self::version_of(Self::entry(&all, key));
+        if current != expected {
+            return Err(StorageError::Conflict {
+                key: key.clone(),
+                expected,
+                current,
+            });
+        }
+        let version = current.map_or(1, |v| v + 1);
+        let instances = all
+            .entry(key.identifier().to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !instances.is_object() {
+            *instances = Value::Object(Map::new());
+        }
+        instances[key.instance()] = json!({
+            "version": version,
+            "updated_at": OffsetDateTime::now_utc().unix_timestamp(),
+            "cart": document,
+        });
+        self.write_all(all).await?;
+        Ok(version)
+    }
+
+    async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {
+        let _guard = self.guard.lock().await;
+        let mut all = self.read_all().await?;
+        let Some(instances) = all.get_mut(key.identifier()).and_then(Value::as_object_mut) else {
+            return Ok(false);
+        };
+        let removed = instances.remove(key.instance()).is_some();
+        if instances.is_empty() {
+            all.remove(key.identifier());
+        }
+        if removed {
+            self.write_all(all).await?;
+        }
+        Ok(removed)
+    }
+
+    async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
+        let all = self.read_all().await?;
+        let mut names: Vec<String> = all
+            .get(identifier)
+            .and_then(Value::as_object)
+            .map(|instances| instances.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn swap_identifier(
+        &self,
+        from: &str,
+        to: &str,
+        instance: &str,
+    ) -> Result<bool, StorageError> {
+        let _guard = self.guard.lock().await;
+        let mut all = self.read_all().await?;
+        let Some(mut moved) = all
+            .get_mut(from)
+            .and_then(Value::as_object_mut)
+            .and_then(|instances| instances.remove(instance))
+        else {
+            return Ok(false);
+        };
+        if all
+            .get(from)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
+            all.remove(from);
+        }
+        let replaced = Self::version_of(all.get(to).and_then(|i| i.get(instance))).unwrap_or(0);
+        let moved_version = Self::version_of(Some(&moved)).unwrap_or(0);
+        moved["version"] = json!(moved_version.max(replaced) + 1);
+        let target = all
+            .entry(to.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !target.is_object() {
+            *target = Value::Object(Map::new());
+        }
+        target[instance] = moved;
+        self.write_all(all).await?;
+        Ok(true)
+    }
+}
