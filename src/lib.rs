@@ -3,7 +3,13 @@
 
 pub mod cart;
 pub mod error;
+pub mod event;
+pub mod extract;
+pub mod identify;
+pub mod layer;
+pub mod manager;
 pub mod storage;
+pub mod view;
 
 pub use cart::{
     CartContents, CartItem, Condition, ConditionInput, ConditionTarget, ConditionValue, Currency,
@@ -11,7 +17,13 @@ pub use cart::{
     QuantityChange, RoundingMode, Rule, Totals, merge,
 };
 pub use error::{CartError, ConflictInfo};
+pub use event::{CartEvent, CartEventKind};
+pub use extract::Cart;
+pub use identify::{CookieConfig, IdentifierMode, SessionUserResolver, UserResolver};
+pub use layer::{CartConfig, CartLayer, CartService};
+pub use manager::{CartManager, StorageChoice};
 pub use storage::{
     CartKey, CartStorage, MemoryStorage, Modified, ModifyOptions, SessionStorage, StorageError,
     Versioned,
 };
+pub use view::CartView;

@@ -1,0 +1,440 @@
+//! The example shop: a JSON cart API and a server-rendered storefront page.
+//!
+//! ```text
+//! cargo run --example shop                      # session driver, in-memory sessions
+//! CART_STORAGE=cache REDIS_URL=redis://127.0.0.1:6379 cargo run --example shop
+//! CART_STORAGE=database DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --example shop
+//! ```
+//! `PORT` (default 3000) and `HOST` (default 127.0.0.1) choose where it listens.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{delete, get, patch, post, put};
+use axum::{Form, Json, Router};
+use axum_cart::{
+    Cart, CartConfig, CartError, CartLayer, CartView, ConditionInput, ItemInput, ItemUpdateInput,
+    SessionUserResolver,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tower_sessions::{MemoryStore, Session, SessionManagerLayer, SessionStore};
+
+/// The session key the demo login keeps the user id under.
+const USER_KEY: &str = "user_id";
+/// Request bodies above this are refused with 413 before they are parsed.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+// ----- request plumbing: every rejection is a JSON error ---------------------------------------
+
+/// `Json<T>` whose rejections answer `{"error", "message"}` with the rejection's 4xx status.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> Response {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        _ => "bad_request",
+    };
+    error_response(status, code, rejection.body_text())
+}
+
+fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    (status, Json(json!({ "error": code, "message": message }))).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceQuery {
+    instance: Option<String>,
+}
+
+/// The cart of the `?instance=` named in the query (default `default`).
+struct ShopCart(Cart);
+
+impl<S: Send + Sync> FromRequestParts<S> for ShopCart {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let query = axum::extract::Query::<InstanceQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection: QueryRejection| {
+                error_response(rejection.status(), "bad_request", rejection.body_text())
+            })?;
+        let cart = Cart::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match query.0.instance {
+            Some(instance) => cart
+                .instance(&instance)
+                .map(ShopCart)
+                .map_err(IntoResponse::into_response),
+            None => Ok(ShopCart(cart)),
+        }
+    }
+}
+
+type ApiResult = Result<Json<CartView>, CartError>;
+
+// ----- the JSON API ----------------------------------------------------------------------------
+
+async fn show(ShopCart(cart): ShopCart) -> ApiResult {
+    Ok(Json(cart.view().await?))
+}
+
+async fn add_item(ShopCart(cart): ShopCart, Body(item): Body<ItemInput>) -> ApiResult {
+    cart.add_input(item).await?;
+    Ok(Json(cart.view().await?))
+}
+
+async fn update_item(
+    ShopCart(cart): ShopCart,
+    Path(id): Path<String>,
+    Body(update): Body<ItemUpdateInput>,
+) -> ApiResult {
+    cart.update_input(&id, update).await?;
+    Ok(Json(cart.view().await?))
+}
+
+async fn remove_item(ShopCart(cart): ShopCart, Path(id): Path<String>) -> ApiResult {
+    cart.remove(&id).await?;
+    Ok(Json(cart.view().await?))
+}
+
+async fn add_item_condition(
+    ShopCart(cart): ShopCart,
+    Path(id): Path<String>,
+    Body(condition): Body<ConditionInput>,
+) -> ApiResult {
+    cart.add_item_condition_input(&id, condition).await?;
+    Ok(Json(cart.view().await?))
+}
+
+async fn add_condition(
+    ShopCart(cart): ShopCart,
+    Body(condition): Body<ConditionInput>,
+) -> ApiResult {
+    cart.add_condition_input(condition).await?;
+    Ok(Json(cart.view().await?))
+}
+
+async fn remove_condition(ShopCart(cart): ShopCart, Path(name): Path<String>) -> ApiResult {
+    cart.remove_condition(&name).await?;
+    Ok(Json(cart.view().await?))
+}
+
+async fn set_metadata(
+    ShopCart(cart): ShopCart,
+    Path(key): Path<String>,
+    Body(value): Body<Value>,
+) -> ApiResult {
+    cart.set_metadata(&key, value).await?;
+    Ok(Json(cart.view().await?))
+}
+
+async fn clear(ShopCart(cart): ShopCart) -> ApiResult {
+    cart.clear().await?;
+    Ok(Json(cart.view().await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    user_id: String,
+}
+
+/// A demo login: no password. It keeps the user id in the session (the user resolver reads it
+/// there), rotates the session id as a real login would, and merges the guest cart.
+async fn login(
+    session: Session,
+    ShopCart(cart): ShopCart,
+    Body(login): Body<Login>,
+) -> Result<Json<CartView>, Response> {
+    let valid = !login.user_id.is_empty()
+        && login.user_id.len() <= 64
+        && login
+            .user_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
+    if !valid {
+        return Err(CartError::validation(
+            "user_id",
+            "1 to 64 letters, digits, `_`, `-`, `.` or `@`",
+        )
+        .into_response());
+    }
+    let session_failed = |e: tower_sessions::session::Error| {
+        error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session_unavailable",
+            e.to_string(),
+        )
+    };
+    let user_cart = cart
+        .login(&login.user_id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    session
+        .insert(USER_KEY, &login.user_id)
+        .await
+        .map_err(session_failed)?;
+    session.cycle_id().await.map_err(session_failed)?;
+    Ok(Json(
+        user_cart
+            .view()
+            .await
+            .map_err(IntoResponse::into_response)?,
+    ))
+}
+
+/// Logging out wipes the session: with the session driver the carts go with it; with the cache
+/// and database drivers the user's cart stays stored under the user and comes back at the next
+/// login, and the visitor starts a new guest cart.
+async fn logout(session: Session) -> Response {
+    match session.flush().await {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+// ----- the storefront page ---------------------------------------------------------------------
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    error: Option<String>,
+}
+
+async fn page(
+    cart: Cart,
+    query: axum::extract::Query<PageQuery>,
+) -> Result<Html<String>, CartError> {
+    let view = cart.view().await?;
+    let mut rows = String::new();
+    for item in &view.items {
+        rows.push_str(&format!(
+            "<tr><td>{name}</td><td class=num>{price}</td><td class=num>{qty}</td><td class=num>{total}</td>\
+             <td><form method=post action=\"/ui/remove\"><input type=hidden name=id value=\"{id}\">\
+             <button type=submit>Remove</button></form></td></tr>\n",
+            name = escape(&item.name),
+            price = escape(&item.price),
+            qty = item.quantity,
+            total = escape(&item.line_total),
+            id = escape(&item.id),
+        ));
+    }
+    if view.items.is_empty() {
+        rows.push_str("<tr><td colspan=5>Your cart is empty.</td></tr>\n");
+    }
+    let mut conditions = String::new();
+    for step in &view.breakdown {
+        conditions.push_str(&format!(
+            "<li>{} ({}) {}: {} → {}</li>\n",
+            escape(&step.condition),
+            escape(&step.kind),
+            escape(&step.value),
+            step.base,
+            step.result
+        ));
+    }
+    let error = query
+        .0
+        .error
+        .map(|e| format!("<p class=error role=alert>{}</p>", escape(&e)))
+        .unwrap_or_default();
+    Ok(Html(format!(
+        r#"<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>axum-cart shop</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto}}table{{width:100%;border-collapse:collapse}}
+td,th{{padding:.3rem;border-bottom:1px solid #ddd;text-align:left}}.num{{text-align:right}}.error{{color:#b00}}</style></head>
+<body><h1>Your cart</h1>{error}
+<table><thead><tr><th>Item</th><th class=num>Price</th><th class=num>Qty</th><th class=num>Line total</th><th></th></tr></thead>
+<tbody>
+{rows}</tbody></table>
+<ul class=breakdown>
+{conditions}</ul>
+<p>Items: {count}. Subtotal: <span id=subtotal>{subtotal}</span>. Total: <strong id=total>{total}</strong> {currency}. You save {savings}.</p>
+<h2>Add an item</h2>
+<form method=post action="/ui/add">
+<label>Id <input name=id required></label> <label>Name <input name=name required></label>
+<label>Price <input name=price required inputmode=decimal></label> <label>Quantity <input name=quantity type=number value=1 min=1></label>
+<button type=submit>Add to cart</button></form>
+</body></html>"#,
+        count = view.count,
+        subtotal = escape(&view.subtotal),
+        total = escape(&view.total),
+        currency = escape(&view.currency),
+        savings = escape(&view.savings),
+    )))
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    id: String,
+    name: String,
+    price: String,
+    quantity: Option<String>,
+}
+
+fn back_with_error(error: &CartError) -> Redirect {
+    let message: String = url_encode(&error.to_string());
+    Redirect::to(&format!("/?error={message}"))
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Form posts answer 303 See Other, so a reload of the page never submits the form again.
+async fn ui_add(cart: Cart, Form(form): Form<AddForm>) -> Redirect {
+    let quantity = form
+        .quantity
+        .as_deref()
+        .unwrap_or("1")
+        .trim()
+        .parse::<i64>();
+    let Ok(quantity) = quantity else {
+        return back_with_error(&CartError::validation("quantity", "not a whole number"));
+    };
+    let input = ItemInput {
+        id: form.id,
+        name: form.name,
+        price: form.price.trim().to_owned(),
+        quantity,
+        attributes: Default::default(),
+        conditions: Vec::new(),
+    };
+    match cart.add_input(input).await {
+        Ok(_) => Redirect::to("/"),
+        Err(error) => back_with_error(&error),
+    }
+}
+
+#[derive(Deserialize)]
+struct RemoveForm {
+    id: String,
+}
+
+async fn ui_remove(cart: Cart, Form(form): Form<RemoveForm>) -> Redirect {
+    match cart.remove(&form.id).await {
+        Ok(_) => Redirect::to("/"),
+        Err(error) => back_with_error(&error),
+    }
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+// ----- assembly --------------------------------------------------------------------------------
+
+/// The shop's routes with carts from `config` and sessions in `sessions`.
+pub fn app<Store: SessionStore + Clone>(config: CartConfig, sessions: Store) -> Router {
+    let config = config.with_user_resolver(SessionUserResolver::new(USER_KEY));
+    Router::new()
+        .route("/", get(page))
+        .route("/ui/add", post(ui_add))
+        .route("/ui/remove", post(ui_remove))
+        .route("/cart", get(show).delete(clear))
+        .route("/cart/items", post(add_item))
+        .route("/cart/items/{id}", patch(update_item).delete(remove_item))
+        .route("/cart/items/{id}/conditions", post(add_item_condition))
+        .route("/cart/conditions", post(add_condition))
+        .route("/cart/conditions/{name}", delete(remove_condition))
+        .route("/cart/metadata/{key}", put(set_metadata))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CartLayer::new(config))
+        .layer(SessionManagerLayer::new(sessions).with_secure(false))
+}
+
+/// The cart configuration from the environment (`CART_STORAGE`, ...).
+async fn config_from_env() -> Result<CartConfig, String> {
+    let storage = std::env::var("CART_STORAGE").unwrap_or_else(|_| "session".to_owned());
+    match storage.as_str() {
+        "session" => Ok(CartConfig::new()),
+        other => Err(format!(
+            "CART_STORAGE={other}: expected session, cache or database"
+        )),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,axum_cart=info".into()),
+        )
+        .init();
+    let config = match config_from_env().await {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("shop: {message}");
+            std::process::exit(2);
+        }
+    };
+    let router = app(config, MemoryStore::default());
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
+    let listener = match tokio::net::TcpListener::bind(format!("{host}:{port}")).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("shop: cannot listen on {host}:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    // Tests and scripts read this line to find the port when PORT=0.
+    println!("shop listening on http://{address}");
+    if let Err(e) = axum::serve(listener, router).await {
+        eprintln!("shop: server error: {e}");
+        std::process::exit(1);
+    }
+}

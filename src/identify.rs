@@ -1,0 +1,280 @@
+//! Whose cart is this? Guest identifiers (in the session or a signed cookie) and logged-in users.
+//!
+//! A guest identifier is 128 random bits, URL-safe base64 (22 characters). Anything else found in
+//! a session or cookie (tampered, forged, malformed) is ignored: the visitor gets a fresh cart and
+//! never reaches another one. User identifiers come from a [`UserResolver`] and are stored as
+//! `user:<id>`, so they can never collide with a guest identifier.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use http::HeaderMap;
+use http::request::Parts;
+use tower_sessions::Session;
+
+/// The session key a guest identifier is kept under in session mode.
+pub const DEFAULT_IDENTIFIER_SESSION_KEY: &str = "cart_id";
+/// The cookie name in cookie mode.
+pub const DEFAULT_COOKIE_NAME: &str = "cart_id";
+
+/// A fresh guest identifier: 128 random bits, URL-safe base64 without padding.
+pub fn new_guest_identifier() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// Whether `value` has the shape of a guest identifier.
+pub fn is_guest_identifier(value: &str) -> bool {
+    value.len() == 22
+        && URL_SAFE_NO_PAD
+            .decode(value)
+            .is_ok_and(|bytes| bytes.len() == 16)
+}
+
+/// The storage identifier of a logged-in user's cart.
+pub fn user_identifier(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// Where the guest identifier travels.
+#[derive(Clone, Debug)]
+pub enum IdentifierMode {
+    /// In the tower-sessions session under this key (needs a `SessionManagerLayer`). It survives
+    /// `Session::cycle_id` at login, not `Session::flush` at logout.
+    Session {
+        /// The session key.
+        key: String,
+    },
+    /// In a signed cookie.
+    Cookie(CookieConfig),
+}
+
+impl Default for IdentifierMode {
+    fn default() -> Self {
+        IdentifierMode::Session {
+            key: DEFAULT_IDENTIFIER_SESSION_KEY.to_owned(),
+        }
+    }
+}
+
+/// The signed cookie that carries a guest identifier in cookie mode. HttpOnly always.
+#[derive(Clone)]
+pub struct CookieConfig {
+    key: Key,
+    name: String,
+    max_age: Option<Duration>,
+    secure: bool,
+    same_site: SameSite,
+    path: String,
+    domain: Option<String>,
+}
+
+impl std::fmt::Debug for CookieConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieConfig")
+            .field("key", &"[redacted]")
+            .field("name", &self.name)
+            .field("max_age", &self.max_age)
+            .field("secure", &self.secure)
+            .field("same_site", &self.same_site)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl CookieConfig {
+    /// Signs with `key` (HMAC-SHA256; see [`cookie::Key::generate`] and [`cookie::Key::from`]).
+    /// Defaults: name `cart_id`, Max-Age 30 days, Secure, SameSite=Lax, path `/`.
+    pub fn new(key: Key) -> Self {
+        CookieConfig {
+            key,
+            name: DEFAULT_COOKIE_NAME.to_owned(),
+            max_age: Some(Duration::from_secs(30 * 24 * 3600)),
+            secure: true,
+            same_site: SameSite::Lax,
+            path: "/".to_owned(),
+            domain: None,
+        }
+    }
+
+    /// The cookie name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Max-Age; `None` makes a browser-session cookie.
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The Secure attribute (on by default; turn off only for plain-HTTP development).
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The SameSite attribute.
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// The Path attribute.
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The Domain attribute.
+    pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads and verifies the identifier cookie; a missing, unsigned, tampered or malformed cookie
+    /// gives `None`.
+    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
+        let mut jar = CookieJar::new();
+        for header in headers.get_all(http::header::COOKIE) {
+            let Ok(header) = header.to_str() else {
+                continue;
+            };
+            for cookie in Cookie::split_parse_encoded(header.to_owned()).flatten() {
+                if cookie.name() == self.name {
+                    jar.add_original(cookie.into_owned());
+                }
+            }
+        }
+        let value = jar.signed(&self.key).get(&self.name)?.value().to_owned();
+        is_guest_identifier(&value).then_some(value)
+    }
+
+    fn base(&self, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::build((self.name.clone(), value))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .path(self.path.clone());
+        if let Some(domain) = &self.domain {
+            cookie = cookie.domain(domain.clone());
+        }
+        cookie.build()
+    }
+
+    /// The `Set-Cookie` value carrying `identifier`, signed.
+    pub fn set_cookie(&self, identifier: &str) -> String {
+        let mut cookie = self.base(identifier.to_owned());
+        if let Some(max_age) = self.max_age {
+            cookie.set_max_age(cookie::time::Duration::try_from(max_age).ok());
+        }
+        let mut jar = CookieJar::new();
+        jar.signed_mut(&self.key).add(cookie);
+        jar.get(&self.name)
+            .map(|c| c.encoded().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The `Set-Cookie` value that removes the cookie.
+    pub fn removal_cookie(&self) -> String {
+        let mut cookie = self.base(String::new());
+        cookie.make_removal();
+        cookie.encoded().to_string()
+    }
+}
+
+/// Finds the logged-in user for a request. It wins over the guest identifier; when it first
+/// yields a user while a guest cart exists, the guest cart is merged into the user's.
+///
+/// Any `Fn(&Parts) -> Option<String>` is a resolver, e.g. one that reads an extension your auth
+/// layer inserted. For users kept in the tower-sessions session, see [`SessionUserResolver`].
+#[async_trait]
+pub trait UserResolver: Send + Sync + 'static {
+    /// The id of the logged-in user, or `None` for a guest.
+    async fn user_id(&self, parts: &Parts) -> Option<String>;
+}
+
+#[async_trait]
+impl<F> UserResolver for F
+where
+    F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+{
+    async fn user_id(&self, parts: &Parts) -> Option<String> {
+        self(parts)
+    }
+}
+
+/// Reads the user id from a tower-sessions session key (a string or a number).
+#[derive(Clone, Debug)]
+pub struct SessionUserResolver {
+    key: Arc<str>,
+}
+
+impl SessionUserResolver {
+    /// Reads the user id stored under `key`.
+    pub fn new(key: impl Into<Arc<str>>) -> Self {
+        SessionUserResolver { key: key.into() }
+    }
+}
+
+#[async_trait]
+impl UserResolver for SessionUserResolver {
+    async fn user_id(&self, parts: &Parts) -> Option<String> {
+        let session = parts.extensions.get::<Session>()?;
+        match session.get_value(&self.key).await.ok()?? {
+            serde_json::Value::String(id) if !id.is_empty() => Some(id),
+            serde_json::Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_identifiers_are_128_bit_base64() {
+        let id = new_guest_identifier();
+        assert!(is_guest_identifier(&id), "{id}");
+        assert_ne!(id, new_guest_identifier());
+        assert!(!is_guest_identifier("user:42"));
+        assert!(!is_guest_identifier("AAAAAAAAAAAAAAAAAAAAA")); // 21 chars
+        assert!(!is_guest_identifier("AAAAAAAAAAAAAAAAAAAAA*"));
+    }
+
+    #[test]
+    fn signed_cookie_round_trip_and_tampering() {
+        let config = CookieConfig::new(Key::generate());
+        let id = new_guest_identifier();
+        let set = config.set_cookie(&id);
+        let pair = set.split(';').next().unwrap().to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::COOKIE, pair.parse().unwrap());
+        assert_eq!(config.read(&headers), Some(id.clone()));
+
+        // Same value signed with another key: rejected.
+        let other = CookieConfig::new(Key::generate()).set_cookie(&id);
+        headers.insert(
+            http::header::COOKIE,
+            other.split(';').next().unwrap().parse().unwrap(),
+        );
+        assert_eq!(config.read(&headers), None);
+
+        // Unsigned value: rejected.
+        headers.insert(
+            http::header::COOKIE,
+            format!("cart_id={id}").parse().unwrap(),
+        );
+        assert_eq!(config.read(&headers), None);
+    }
+}
