@@ -266,7 +266,7 @@ async fn page(
             "<li>{} ({}) {}: {} → {}</li>\n",
             escape(&step.condition),
             escape(&step.kind),
-            escape(&step.value),
+            step.value,
             step.base,
             step.result
         ));

@@ -136,29 +136,120 @@ impl ConditionValue {
     /// Applies the value to `base`; the result is rounded with `mode` and never below zero.
     pub fn apply(&self, base: Money, mode: RoundingMode) -> Result<Money, CartError> {
         let currency = base.currency();
-        let minor = Decimal::from(base.minor_units());
-        let overflow = || CartError::overflow("value");
-        let result = match *self {
-            ConditionValue::Amount(amount) => {
-                let amount = Money::from_decimal_exact(amount, currency, "value")?;
-                base.checked_add(amount)?
+        if let ConditionValue::Amount(amount) = *self {
+            let amount = Money::from_decimal_exact(amount, currency, "value")?;
+            return Ok(base.checked_add(amount)?.at_least_zero());
+        }
+        let result = match self.apply_integer(base.minor_units(), mode) {
+            Some(minor) => {
+                let minor = i64::try_from(minor).map_err(|_| CartError::overflow("value"))?;
+                Money::from_minor(minor, currency)
             }
-            ConditionValue::Percent(percent) => {
-                let factor = (Decimal::ONE_HUNDRED + percent) / Decimal::ONE_HUNDRED;
-                let exact = minor.checked_mul(factor).ok_or_else(overflow)?;
-                Money::from_minor_decimal(exact, currency, mode, "value")?
-            }
-            ConditionValue::Multiply(factor) => {
-                let exact = minor.checked_mul(factor).ok_or_else(overflow)?;
-                Money::from_minor_decimal(exact, currency, mode, "value")?
-            }
-            ConditionValue::Divide(divisor) => {
-                let exact = minor.checked_div(divisor).ok_or_else(overflow)?;
-                Money::from_minor_decimal(exact, currency, mode, "value")?
-            }
+            None => self.apply_decimal(base, mode)?,
         };
         Ok(result.at_least_zero())
     }
+
+    /// The exact result as `numerator / denominator` in minor units, rounded once. Integer
+    /// arithmetic on i128 is exact and much cheaper than decimal arithmetic; `None` when an
+    /// intermediate value does not fit, and then [`Self::apply_decimal`] takes over.
+    fn apply_integer(&self, minor: i64, mode: RoundingMode) -> Option<i128> {
+        let minor = i128::from(minor);
+        let parts = |d: Decimal| (d.mantissa(), 10i128.checked_pow(d.scale()));
+        let (numerator, denominator) = match *self {
+            ConditionValue::Percent(percent) => {
+                let (mantissa, scale) = parts(percent);
+                let scale = scale?;
+                let factor = scale.checked_mul(100)?.checked_add(mantissa)?;
+                (minor.checked_mul(factor)?, scale.checked_mul(100)?)
+            }
+            ConditionValue::Multiply(factor) => {
+                let (mantissa, scale) = parts(factor);
+                (minor.checked_mul(mantissa)?, scale?)
+            }
+            ConditionValue::Divide(divisor) => {
+                let (mantissa, scale) = parts(divisor);
+                (minor.checked_mul(scale?)?, mantissa)
+            }
+            ConditionValue::Amount(_) => return None,
+        };
+        divide_rounded(numerator, denominator, mode)
+    }
+
+    fn apply_decimal(&self, base: Money, mode: RoundingMode) -> Result<Money, CartError> {
+        let currency = base.currency();
+        let minor = Decimal::from(base.minor_units());
+        let overflow = || CartError::overflow("value");
+        let exact = match *self {
+            ConditionValue::Percent(percent) => {
+                let factor = Decimal::ONE_HUNDRED
+                    .checked_add(percent)
+                    .ok_or_else(overflow)?;
+                minor
+                    .checked_mul(factor)
+                    .and_then(|m| m.checked_div(Decimal::ONE_HUNDRED))
+                    .ok_or_else(overflow)?
+            }
+            ConditionValue::Multiply(factor) => minor.checked_mul(factor).ok_or_else(overflow)?,
+            ConditionValue::Divide(divisor) => minor.checked_div(divisor).ok_or_else(overflow)?,
+            ConditionValue::Amount(_) => unreachable_amount()?,
+        };
+        Money::from_minor_decimal(exact, currency, mode, "value")
+    }
+}
+
+fn unreachable_amount() -> Result<Decimal, CartError> {
+    Err(CartError::validation(
+        "value",
+        "a fixed amount is added, not scaled",
+    ))
+}
+
+/// `numerator / denominator` rounded to a whole number with `mode`; `None` for a zero denominator.
+fn divide_rounded(numerator: i128, denominator: i128, mode: RoundingMode) -> Option<i128> {
+    if denominator == 0 {
+        return None;
+    }
+    let (numerator, denominator) = if denominator < 0 {
+        (numerator.checked_neg()?, denominator.checked_neg()?)
+    } else {
+        (numerator, denominator)
+    };
+    let quotient = numerator / denominator;
+    let remainder = numerator % denominator;
+    if remainder == 0 {
+        return Some(quotient);
+    }
+    // Away from zero is the direction of the numerator's sign.
+    let away = if numerator < 0 {
+        quotient - 1
+    } else {
+        quotient + 1
+    };
+    let twice = remainder.unsigned_abs() * 2;
+    let half = twice.cmp(&denominator.unsigned_abs());
+    Some(match mode {
+        RoundingMode::Down => quotient,
+        RoundingMode::Up => away,
+        RoundingMode::HalfUp => {
+            if half.is_lt() {
+                quotient
+            } else {
+                away
+            }
+        }
+        RoundingMode::HalfEven => match half {
+            std::cmp::Ordering::Less => quotient,
+            std::cmp::Ordering::Greater => away,
+            std::cmp::Ordering::Equal => {
+                if quotient % 2 == 0 {
+                    quotient
+                } else {
+                    away
+                }
+            }
+        },
+    })
 }
 
 impl FromStr for ConditionValue {
@@ -351,8 +442,8 @@ impl Rule {
             Rule::SubtotalAtLeast { amount } => subtotal >= minor(amount),
             Rule::SubtotalBelow { amount } => subtotal < minor(amount),
             Rule::SubtotalBetween { min, max } => subtotal >= minor(min) && subtotal <= minor(max),
-            Rule::HasItem { id } => cx.items.iter().any(|i| &i.id == id),
-            Rule::MissingItem { id } => !cx.items.iter().any(|i| &i.id == id),
+            Rule::HasItem { id } => cx.items.iter().any(|i| *i.id == **id),
+            Rule::MissingItem { id } => !cx.items.iter().any(|i| *i.id == **id),
             Rule::MetadataPresent { key } => cx.metadata.contains_key(key),
             Rule::MetadataEquals { key, value } => cx.metadata.get(key) == Some(value),
             Rule::MetadataIn { key, values } => {
@@ -545,12 +636,18 @@ pub(crate) fn upsert(list: &mut Vec<Condition>, condition: Condition) {
 
 /// The conditions in application order: by `order`, ties in insertion order.
 pub(crate) fn in_application_order<'a>(
-    list: impl Iterator<Item = &'a Condition>,
-) -> Vec<&'a Condition> {
-    let mut ordered: Vec<&Condition> = list.collect();
-    // A stable sort keeps insertion order among equal `order`s.
-    ordered.sort_by_key(|c| c.order);
-    ordered
+    list: impl Iterator<Item = &'a Condition> + Clone,
+) -> impl Iterator<Item = &'a Condition> {
+    let sorted = list.clone().map(|c| c.order).is_sorted();
+    let mut reordered: Vec<&Condition> = Vec::new();
+    if !sorted {
+        reordered = list.clone().collect();
+        // A stable sort keeps insertion order among equal `order`s.
+        reordered.sort_by_key(|c| c.order);
+    }
+    // Most carts never set `order`: then the list is already in order and nothing is allocated.
+    let in_place = sorted.then_some(list).into_iter().flatten();
+    in_place.chain(reordered)
 }
 
 #[cfg(test)]
@@ -593,6 +690,32 @@ mod tests {
         let c = Condition::new("x", "fee", ConditionTarget::Total, "+0.001").unwrap();
         assert!(c.validate(Currency::USD, 255).is_err());
         assert!(c.validate(Currency::new("KWD", 3).unwrap(), 255).is_ok());
+    }
+
+    #[test]
+    fn integer_and_decimal_paths_agree() {
+        let values = [
+            "-10%", "+12.5%", "-33.333%", "*1.5", "*0.333", "/3", "/7.5", "+0.01%", "-99.99%",
+        ];
+        let modes = [
+            RoundingMode::HalfUp,
+            RoundingMode::HalfEven,
+            RoundingMode::Down,
+            RoundingMode::Up,
+        ];
+        for value in values {
+            let v: ConditionValue = value.parse().unwrap();
+            for minor in [0i64, 1, 5, 15, 25, 1005, 99_999, 123_456_789] {
+                for mode in modes {
+                    let base = Money::from_minor(minor, Currency::USD);
+                    let fast = v
+                        .apply_integer(minor, mode)
+                        .map(|m| Money::from_minor(m as i64, Currency::USD).at_least_zero());
+                    let slow = v.apply_decimal(base, mode).unwrap().at_least_zero();
+                    assert_eq!(fast, Some(slow), "{value} on {minor} with {mode:?}");
+                }
+            }
+        }
     }
 
     #[test]

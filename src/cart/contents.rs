@@ -157,7 +157,7 @@ impl CartContents {
 
     /// The line with this id.
     pub fn get(&self, id: &str) -> Option<&CartItem> {
-        self.items.iter().find(|item| item.id == id)
+        self.items.iter().find(|item| &*item.id == id)
     }
 
     /// Whether a line with this id exists.
@@ -168,7 +168,7 @@ impl CartContents {
     fn position(&self, id: &str) -> Result<usize, CartError> {
         self.items
             .iter()
-            .position(|item| item.id == id)
+            .position(|item| &*item.id == id)
             .ok_or_else(|| CartError::ItemNotFound { id: id.to_owned() })
     }
 
@@ -617,7 +617,7 @@ impl Serialize for CartContents {
                 .items
                 .iter()
                 .map(|item| StoredItem {
-                    id: item.id.clone(),
+                    id: item.id.to_string(),
                     name: item.name.clone(),
                     price: item.price.to_string(),
                     quantity: item.quantity,
@@ -649,7 +649,7 @@ impl<'de> Deserialize<'de> for CartContents {
                 let price = Money::parse_field(&item.price, currency, "price")
                     .map_err(serde::de::Error::custom)?;
                 Ok(CartItem {
-                    id: item.id,
+                    id: item.id.into(),
                     name: item.name,
                     price,
                     quantity: item.quantity,

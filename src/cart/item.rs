@@ -1,5 +1,7 @@
 //! Cart lines.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -19,7 +21,8 @@ use crate::error::CartError;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct CartItem {
-    pub(crate) id: String,
+    // Shared, so that totals and steps can name their line without copying the id.
+    pub(crate) id: Arc<str>,
     pub(crate) name: String,
     pub(crate) price: Money,
     pub(crate) quantity: u32,
@@ -36,7 +39,7 @@ impl CartItem {
         quantity: u32,
     ) -> Self {
         CartItem {
-            id: id.into(),
+            id: Arc::from(id.into()),
             name: name.into(),
             price,
             quantity,

@@ -142,7 +142,7 @@ pub fn merge(
         for item in &mut kept {
             if item.quantity > max_quantity {
                 item.quantity = max_quantity;
-                report.clamped.push(item.id.clone());
+                report.clamped.push(item.id.to_string());
             }
         }
         target.replace_items(kept);
@@ -172,11 +172,11 @@ pub fn merge(
                     };
                     let quantity = wanted.min(u64::from(max_quantity)) as u32;
                     if wanted > u64::from(max_quantity) {
-                        report.clamped.push(line.id.clone());
+                        report.clamped.push(line.id.to_string());
                     }
                     if quantity != line.quantity {
                         line.quantity = quantity;
-                        report.combined.push(line.id.clone());
+                        report.combined.push(line.id.to_string());
                     }
                 }
                 None if lines >= limits.max_lines => report.dropped.push(guest.id().to_owned()),
@@ -184,9 +184,9 @@ pub fn merge(
                     let mut item = guest.clone();
                     if item.quantity > max_quantity {
                         item.quantity = max_quantity;
-                        report.clamped.push(item.id.clone());
+                        report.clamped.push(item.id.to_string());
                     }
-                    report.added.push(item.id.clone());
+                    report.added.push(item.id.to_string());
                     target.items_mut().push(item);
                 }
             }

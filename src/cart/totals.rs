@@ -1,9 +1,11 @@
 //! Totals, with a step-by-step breakdown of how they were reached.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::condition::{Condition, RuleContext, in_application_order};
+use super::condition::{Condition, ConditionValue, RuleContext, in_application_order};
 use super::contents::CartContents;
 use super::money::Money;
 use crate::cart::ConditionTarget;
@@ -16,7 +18,7 @@ pub enum Stage {
     /// An item condition on the unit price of the line `id`.
     Item {
         /// The line's item id.
-        id: String,
+        id: Arc<str>,
     },
     /// A cart condition on the subtotal.
     Subtotal,
@@ -35,8 +37,8 @@ pub struct Step {
     /// The condition's kind.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The condition's value as written (`-10%`).
-    pub value: String,
+    /// The condition's value (serialized as written, `-10%`).
+    pub value: ConditionValue,
     /// The amount before the step.
     pub base: Money,
     /// `result - base`.
@@ -49,7 +51,7 @@ pub struct Step {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LineTotal {
     /// The item id.
-    pub id: String,
+    pub id: Arc<str>,
     /// The quantity.
     pub quantity: u32,
     /// The unit price before item conditions.
@@ -100,7 +102,7 @@ fn apply_step(
         stage,
         condition: condition.name().to_owned(),
         kind: condition.kind().to_owned(),
-        value: condition.value().to_string(),
+        value: condition.value(),
         base,
         change: result.checked_sub(base)?,
         result,
@@ -133,7 +135,7 @@ impl Totals {
             let mut unit = item.price;
             if !item.conditions.is_empty() {
                 let ordered = in_application_order(item.conditions.iter());
-                for condition in ordered.into_iter().filter(|c| c.applies(&cx, Some(item))) {
+                for condition in ordered.filter(|c| c.applies(&cx, Some(item))) {
                     let stage = Stage::Item {
                         id: item.id.clone(),
                     };
@@ -190,7 +192,7 @@ impl Totals {
     pub fn line_total(&self, id: &str) -> Option<Money> {
         self.line_totals
             .iter()
-            .find(|line| line.id == id)
+            .find(|line| &*line.id == id)
             .map(|line| line.line_total)
     }
 }
