@@ -129,7 +129,7 @@ pub struct Cart {
     manager: CartManager,
     identity: Arc<Identity>,
     key: CartKey,
-    cache: Arc<Mutex<Option<Versioned<CartContents>>>>,
+    cache: Arc<Mutex<Option<Arc<Versioned<CartContents>>>>>,
 }
 
 impl std::fmt::Debug for Cart {
@@ -341,10 +341,10 @@ impl Cart {
         &self.identity.storage
     }
 
-    async fn load_cached(&self) -> Result<Versioned<CartContents>, CartError> {
+    async fn load_cached(&self) -> Result<Arc<Versioned<CartContents>>, CartError> {
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref() {
-            return Ok(cached.clone());
+            return Ok(Arc::clone(cached));
         }
         let loaded = if self.identity.is_pending() {
             // A guest identifier minted just now cannot have a stored cart.
@@ -355,13 +355,14 @@ impl Cart {
         let options = self.manager.modify_options();
         let mut versioned = loaded.unwrap_or_else(|| Versioned::new(options.empty_cart(), 0));
         versioned.value.set_limits(options.limits);
-        *cache = Some(versioned.clone());
+        let versioned = Arc::new(versioned);
+        *cache = Some(Arc::clone(&versioned));
         Ok(versioned)
     }
 
     /// The cart's contents (loaded once per handle, then cached).
     pub async fn contents(&self) -> Result<CartContents, CartError> {
-        Ok(self.load_cached().await?.value)
+        Ok(self.load_cached().await?.value.clone())
     }
 
     /// The stored version (0: not stored yet).
@@ -451,7 +452,7 @@ impl Cart {
                     )
                 })?;
             let version = cart.version;
-            *self.cache.lock().await = Some(cart);
+            *self.cache.lock().await = Some(Arc::new(cart));
             if previous_version.is_none() {
                 self.emit(CartEventKind::Created, version);
             }
@@ -586,7 +587,7 @@ impl Cart {
                 self.identity.storage.delete(&self.key).await?
             };
             let options = self.manager.modify_options();
-            *self.cache.lock().await = Some(Versioned::new(options.empty_cart(), 0));
+            *self.cache.lock().await = Some(Arc::new(Versioned::new(options.empty_cart(), 0)));
             if existed {
                 self.emit(CartEventKind::Cleared, 0);
             }

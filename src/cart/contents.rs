@@ -539,12 +539,40 @@ impl CartContents {
 
     /// The serialized size in bytes; an error when it is over `max_cart_bytes`.
     pub fn check_size(&self) -> Result<usize, CartError> {
-        let bytes = self.to_json()?.len();
+        // Counting instead of collecting: the size is all that is needed here.
+        struct Counter(usize);
+        impl std::io::Write for Counter {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut counter = Counter(0);
+        serde_json::to_writer(&mut counter, self)
+            .map_err(|e| CartError::validation("cart", e.to_string()))?;
+        let bytes = counter.0;
         if bytes > self.limits.max_cart_bytes {
             return Err(CartError::limit(
                 "cart_size",
                 self.limits.max_cart_bytes as u64,
                 bytes as u64,
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// The stored JSON document, refused when it is over `max_cart_bytes`: for drivers that store
+    /// the bytes anyway, this checks the size without serializing twice.
+    pub fn to_json_checked(&self) -> Result<Vec<u8>, CartError> {
+        let bytes = self.to_json()?;
+        if bytes.len() > self.limits.max_cart_bytes {
+            return Err(CartError::limit(
+                "cart_size",
+                self.limits.max_cart_bytes as u64,
+                bytes.len() as u64,
             ));
         }
         Ok(bytes)

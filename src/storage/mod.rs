@@ -199,13 +199,34 @@ impl ModifyOptions {
         current: Option<Versioned<CartContents>>,
         op: &CartOp<'_>,
     ) -> Result<(CartContents, Option<u64>), CartError> {
+        let (cart, expected) = self.run(current, op)?;
+        cart.check_size()?;
+        Ok((cart, expected))
+    }
+
+    /// Like [`ModifyOptions::apply`], and also returns the serialized document (whose length was
+    /// the size check), for drivers that store the JSON bytes.
+    pub fn apply_encoded(
+        &self,
+        current: Option<Versioned<CartContents>>,
+        op: &CartOp<'_>,
+    ) -> Result<(CartContents, Vec<u8>, Option<u64>), CartError> {
+        let (cart, expected) = self.run(current, op)?;
+        let document = cart.to_json_checked()?;
+        Ok((cart, document, expected))
+    }
+
+    fn run(
+        &self,
+        current: Option<Versioned<CartContents>>,
+        op: &CartOp<'_>,
+    ) -> Result<(CartContents, Option<u64>), CartError> {
         let (mut cart, expected) = match current {
             Some(stored) => (stored.value, Some(stored.version)),
             None => (self.empty_cart(), None),
         };
         cart.set_limits(self.limits);
         op(&mut cart)?;
-        cart.check_size()?;
         Ok((cart, expected))
     }
 }

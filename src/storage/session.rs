@@ -1,7 +1,9 @@
 //! `SessionStorage`: carts inside the visitor's tower-sessions session.
 //!
 //! The carts live in the session record under one key (default `cart`), nested by identifier
-//! and instance: `{"<identifier>": {"<instance>": {"version": 3, "cart": {...}}}}`.
+//! and instance: `{"<identifier>": {"<instance>": {"version": 3, "updated_at": 1764300000,
+//! "cart": "<the cart document as JSON text>"}}}`. The document is kept as text because a session
+//! value is copied on every read: copying one string is far cheaper than copying a JSON tree.
 //!
 //! **Its one weakness:** tower-sessions loads a whole session record at the start of a request and
 //! saves the whole record at the end. Two requests of the same session that change the cart at the
@@ -17,8 +19,9 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
-use super::{CartKey, CartStorage, StorageError, Versioned};
+use super::{CartKey, CartOp, CartStorage, Modified, ModifyOptions, StorageError, Versioned};
 use crate::cart::CartContents;
+use crate::error::CartError;
 
 /// The session key carts are stored under unless configured otherwise.
 pub const DEFAULT_SESSION_KEY: &str = "cart";
@@ -62,27 +65,33 @@ impl SessionStorage {
         &self.session
     }
 
+    /// The whole cart map of the session: one copy out of the session record.
     async fn read_all(&self) -> Result<Map<String, Value>, StorageError> {
-        Ok(self
+        match self
             .session
-            .get::<Map<String, Value>>(&self.key)
+            .get_value(&self.key)
             .await
             .map_err(unavailable)?
-            .unwrap_or_default())
+        {
+            Some(Value::Object(all)) => Ok(all),
+            _ => Ok(Map::new()),
+        }
     }
 
+    /// Puts the map back (moved in, not copied); an empty map removes the key.
     async fn write_all(&self, all: Map<String, Value>) -> Result<(), StorageError> {
         if all.is_empty() {
             self.session
                 .remove_value(&self.key)
                 .await
                 .map_err(unavailable)?;
-            return Ok(());
+        } else {
+            self.session
+                .insert_value(&self.key, Value::Object(all))
+                .await
+                .map_err(unavailable)?;
         }
-        self.session
-            .insert(&self.key, all)
-            .await
-            .map_err(unavailable)
+        Ok(())
     }
 
     fn entry<'a>(all: &'a Map<String, Value>, key: &CartKey) -> Option<&'a Value> {
@@ -100,30 +109,30 @@ impl SessionStorage {
             message: message.to_string(),
         }
     }
-}
 
-#[async_trait]
-impl CartStorage for SessionStorage {
-    fn driver(&self) -> &'static str {
-        "session"
-    }
-
-    async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
-        let all = self.read_all().await?;
-        let Some(entry) = Self::entry(&all, key) else {
+    /// Takes the cart of `key` out of the map (the map is a copy, so taking costs nothing).
+    fn take_cart(
+        all: &mut Map<String, Value>,
+        key: &CartKey,
+    ) -> Result<Option<Versioned<CartContents>>, StorageError> {
+        let Some(entry) = all
+            .get_mut(key.identifier())
+            .and_then(|instances| instances.get_mut(key.instance()))
+        else {
             return Ok(None);
         };
         let version =
             Self::version_of(Some(entry)).ok_or_else(|| Self::corrupt(key, "no version"))?;
-        let cart = entry
-            .get("cart")
-            .cloned()
-            .ok_or_else(|| Self::corrupt(key, "no cart"))?;
-        let cart: CartContents = serde_json::from_value(cart).map_err(|e| Self::corrupt(key, e))?;
         let updated_at = entry
             .get("updated_at")
             .and_then(Value::as_i64)
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        let cart = match entry.get_mut("cart").map(Value::take) {
+            Some(Value::String(text)) => CartContents::from_json(text.as_bytes()),
+            Some(tree @ Value::Object(_)) => serde_json::from_value(tree),
+            _ => return Err(Self::corrupt(key, "no cart")),
+        }
+        .map_err(|e| Self::corrupt(key, e))?;
         Ok(Some(Versioned {
             value: cart,
             version,
@@ -131,24 +140,14 @@ impl CartStorage for SessionStorage {
         }))
     }
 
-    async fn save(
-        &self,
+    /// Writes the serialized cart at `version` into the map.
+    fn put_cart(
+        all: &mut Map<String, Value>,
         key: &CartKey,
-        cart: &CartContents,
-        expected: Option<u64>,
-    ) -> Result<u64, StorageError> {
-        let document = serde_json::to_value(cart).map_err(|e| Self::corrupt(key, e))?;
-        let _guard = self.guard.lock().await;
-        let mut all = self.read_all().await?;
-        let current = Self::version_of(Self::entry(&all, key));
-        if current != expected {
-            return Err(StorageError::Conflict {
-                key: key.clone(),
-                expected,
-                current,
-            });
-        }
-        let version = current.map_or(1, |v| v + 1);
+        document: Vec<u8>,
+        version: u64,
+    ) -> Result<(), StorageError> {
+        let document = String::from_utf8(document).map_err(|e| Self::corrupt(key, e))?;
         let instances = all
             .entry(key.identifier().to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
@@ -160,8 +159,64 @@ impl CartStorage for SessionStorage {
             "updated_at": OffsetDateTime::now_utc().unix_timestamp(),
             "cart": document,
         });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CartStorage for SessionStorage {
+    fn driver(&self) -> &'static str {
+        "session"
+    }
+
+    async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
+        let mut all = self.read_all().await?;
+        Self::take_cart(&mut all, key)
+    }
+
+    async fn save(
+        &self,
+        key: &CartKey,
+        cart: &CartContents,
+        expected: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        let _guard = self.guard.lock().await;
+        let mut all = self.read_all().await?;
+        let current = Self::version_of(Self::entry(&all, key));
+        if current != expected {
+            return Err(StorageError::Conflict {
+                key: key.clone(),
+                expected,
+                current,
+            });
+        }
+        let version = current.map_or(1, |v| v + 1);
+        let document = cart.to_json().map_err(|e| Self::corrupt(key, e))?;
+        Self::put_cart(&mut all, key, document, version)?;
         self.write_all(all).await?;
         Ok(version)
+    }
+
+    /// One read of the session and one write, under the request's guard: no conflict can occur
+    /// within a request, so no retry is needed.
+    async fn modify(
+        &self,
+        key: &CartKey,
+        options: &ModifyOptions,
+        op: &CartOp<'_>,
+    ) -> Result<Modified, CartError> {
+        let _guard = self.guard.lock().await;
+        let mut all = self.read_all().await?;
+        let current = Self::take_cart(&mut all, key)?;
+        let (cart, document, expected) = options.apply_encoded(current, op)?;
+        let version = expected.map_or(1, |v| v + 1);
+        Self::put_cart(&mut all, key, document, version)?;
+        self.write_all(all).await?;
+        Ok(Modified {
+            cart: Versioned::new(cart, version),
+            previous_version: expected,
+            retries: 0,
+        })
     }
 
     async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {

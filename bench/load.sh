@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Load comparison on loopback: axum-cart against a baseline measured in the same run.
+#
+#   bench/load.sh [seconds-per-run] [rounds]      (defaults: 5 s, 3 rounds)
+#
+# (a) a route that never takes Cart, without and with CartLayer;
+# (b) cart read and cart add through the session driver against hand-written handlers that keep
+#     the same cart document in tower-sessions directly.
+# Runs alternate A/B in each round so that drift on a shared machine hits both sides alike; the
+# ratios are what to read, not the absolute numbers. Every run is bounded by time (wrk -d).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN=${1:-5}
+ROUNDS=${2:-3}
+CONNECTIONS=${CONNECTIONS:-16}
+PORT=${PORT:-3900}
+BASE="http://127.0.0.1:$PORT"
+OUT=bench/results
+mkdir -p "$OUT"
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --quiet --example bench_server
+./target/release/examples/bench_server >"$OUT/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q listening "$OUT/server.log" && break; sleep 0.1; done
+grep -q listening "$OUT/server.log" || { echo "bench server did not start"; cat "$OUT/server.log"; exit 1; }
+
+# A fresh session (cookie header) for one run, with one cart line in it already.
+session_cookie() { # $1 = /lib or /manual
+  local jar; jar=$(mktemp)
+  curl -s -c "$jar" -H 'content-type: application/json' \
+    -d '{"id":"seed","name":"Seed","price":"1.00","quantity":1}' "$BASE$1/cart/items" >/dev/null
+  awk '$6=="id"{print "id="$7}' "$jar"; rm -f "$jar"
+}
+
+cat >"$OUT/add.lua" <<'LUA'
+local counter = 0
+local path = os.getenv("WRK_PATH")
+local cookie = os.getenv("WRK_COOKIE")
+request = function()
+  counter = counter + 1
+  local id = "sku-" .. (counter % 50)
+  local body = '{"id":"' .. id .. '","name":"Item ' .. id .. '","price":"10.99","quantity":1}'
+  return wrk.format("POST", path, {["Content-Type"] = "application/json", ["Cookie"] = cookie}, body)
+end
+LUA
+cat >"$OUT/get.lua" <<'LUA'
+local path = os.getenv("WRK_PATH")
+local cookie = os.getenv("WRK_COOKIE")
+request = function()
+  return wrk.format("GET", path, {["Cookie"] = cookie})
+end
+LUA
+
+# run NAME METHOD(get|add) PATH [cookie-prefix] -> appends "name rps p50 p90 p99 errors" to $OUT/runs.txt
+run() {
+  local name=$1 script=$2 path=$3 prefix=${4:-}
+  local cookie=""; [ -n "$prefix" ] && cookie=$(session_cookie "$prefix")
+  local log="$OUT/$name.wrk"
+  WRK_PATH=$path WRK_COOKIE=$cookie wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
+    -s "$OUT/$script.lua" "$BASE" >"$log"
+  local rps p50 p90 p99 errors
+  rps=$(awk '/Requests\/sec/{print $2}' "$log")
+  p50=$(awk '$1=="50%"{print $2}' "$log"); p90=$(awk '$1=="90%"{print $2}' "$log"); p99=$(awk '$1=="99%"{print $2}' "$log")
+  errors=$(awk '/Non-2xx/{print $5}' "$log"); errors=${errors:-0}
+  echo "$name $rps $p50 $p90 $p99 $errors" >>"$OUT/runs.txt"
+}
+
+: >"$OUT/runs.txt"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS"
+  run ping_without_layer get /plain/ping
+  run ping_with_layer get /layered/ping
+  run read_manual get /manual/cart /manual
+  run read_cart get /lib/cart /lib
+  run add_manual add /manual/cart/items /manual
+  run add_cart add /lib/cart/items /lib
+done
+PEAK_KB=$(awk '/VmHWM/{print $2}' /proc/$SERVER/status)
+
+python3 - "$OUT/runs.txt" "$PEAK_KB" "$SECONDS_PER_RUN" "$ROUNDS" "$CONNECTIONS" <<'PY'
+import sys, statistics, collections
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, rps, p50, p90, p99, errors = line.split()
+    runs[name].append((float(rps), p50, p90, p99, int(errors)))
+def med(name): return statistics.median(r[0] for r in runs[name])
+print(f"\n{sys.argv[4]} rounds x {sys.argv[3]} s, {sys.argv[5]} connections, wrk -t1, loopback\n")
+print("| scenario | req/s (median) | p50 | p90 | p99 (last round) | non-2xx |")
+print("|---|---:|---:|---:|---:|---:|")
+for name, rs in runs.items():
+    last = rs[-1]
+    print(f"| {name} | {med(name):,.0f} | {last[1]} | {last[2]} | {last[3]} | {sum(r[4] for r in rs)} |")
+overhead = (1 - med("ping_with_layer") / med("ping_without_layer")) * 100
+print(f"\n(a) CartLayer overhead on a route without Cart: {overhead:+.1f} % (goal < 3 %)")
+print(f"(b) cart read ratio (library / hand-written): {med('read_cart') / med('read_manual'):.3f} (goal >= 0.9)")
+print(f"(b) cart add ratio  (library / hand-written): {med('add_cart') / med('add_manual'):.3f} (goal >= 0.9)")
+print(f"peak server memory (VmHWM): {int(sys.argv[2]) / 1024:.1f} MiB")
+PY
