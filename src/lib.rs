@@ -1,4 +1,4 @@
-//! A shopping cart for axum.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod cart;
