@@ -321,6 +321,22 @@ impl Cart {
         ))
     }
 
+    /// Moves this instance's cart to identifier `to` in the same storage, replacing any cart `to`
+    /// had there (the seed's `CartMigrationService::swap`). `false` when there was nothing to move.
+    pub async fn swap_identifier(&self, to: &str) -> Result<bool, CartError> {
+        if to.is_empty() {
+            return Err(CartError::validation("identifier", "must not be empty"));
+        }
+        let moved = self
+            .identity
+            .storage
+            .swap_identifier(self.key.identifier(), to, self.key.instance())
+            .await?;
+        let options = self.manager.modify_options();
+        *self.cache.lock().await = Some(Arc::new(Versioned::new(options.empty_cart(), 0)));
+        Ok(moved)
+    }
+
     /// The cart identifier (a guest id, or `user:<id>` for a logged-in user).
     pub fn identifier(&self) -> &str {
         self.key.identifier()

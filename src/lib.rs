@@ -8,6 +8,7 @@ pub mod extract;
 pub mod identify;
 pub mod layer;
 pub mod manager;
+pub mod settings;
 pub mod storage;
 pub mod view;
 
@@ -22,6 +23,7 @@ pub use extract::Cart;
 pub use identify::{CookieConfig, IdentifierMode, SessionUserResolver, UserResolver};
 pub use layer::{CartConfig, CartLayer, CartService};
 pub use manager::{CartManager, StorageChoice};
+pub use settings::{CartSettings, SettingsError};
 pub use storage::{
     CartKey, CartStorage, MemoryStorage, Modified, ModifyOptions, SessionStorage, StorageError,
     Versioned,

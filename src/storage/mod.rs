@@ -16,6 +16,7 @@ use crate::cart::{CartContents, Currency, Limits, RoundingMode};
 use crate::error::{CartError, ConflictInfo};
 
 pub mod memory;
+pub mod migrate;
 pub mod session;
 
 #[cfg(feature = "test-util")]
@@ -27,6 +28,7 @@ pub mod postgres;
 pub mod redis;
 
 pub use memory::MemoryStorage;
+pub use migrate::{DualWriteStorage, MigrateOptions, MigrationReport, migrate, migrate_identifier};
 pub use session::SessionStorage;
 
 /// The instance used when none is named.
