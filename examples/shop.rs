@@ -15,8 +15,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Form, Json, Router};
 use axum_cart::{
-    Cart, CartConfig, CartError, CartLayer, CartView, ConditionInput, ItemInput, ItemUpdateInput,
-    SessionUserResolver,
+    Cart, CartConfig, CartError, CartLayer, CartManager, CartView, ConditionInput, ItemInput,
+    ItemUpdateInput, SessionUserResolver,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -371,7 +371,19 @@ async fn health() -> &'static str {
 
 /// The shop's routes with carts from `config` and sessions in `sessions`.
 pub fn app<Store: SessionStore + Clone>(config: CartConfig, sessions: Store) -> Router {
-    let config = config.with_user_resolver(SessionUserResolver::new(USER_KEY));
+    app_with_manager(CartManager::new(shop_config(config)), sessions)
+}
+
+/// The shop's cart configuration: `config` with the demo login's user resolver.
+pub fn shop_config(config: CartConfig) -> CartConfig {
+    config.with_user_resolver(SessionUserResolver::new(USER_KEY))
+}
+
+/// The shop's routes on an existing manager (shared with workers; see `examples/worker.rs`).
+pub fn app_with_manager<Store: SessionStore + Clone>(
+    manager: CartManager,
+    sessions: Store,
+) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/ui/add", post(ui_add))
@@ -387,7 +399,7 @@ pub fn app<Store: SessionStore + Clone>(config: CartConfig, sessions: Store) -> 
         .route("/logout", post(logout))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(CartLayer::new(config))
+        .layer(CartLayer::from_manager(manager))
         .layer(SessionManagerLayer::new(sessions).with_secure(false))
 }
 
