@@ -528,6 +528,16 @@ impl Cart {
 
     /// Adds a line from client input (price as a decimal string in the cart's currency).
     pub async fn add_input(&self, input: ItemInput) -> Result<CartItem, CartError> {
+        // Checked here too, so that a quantity beyond 32 bits is told against the configured
+        // limit, as every other over-the-limit quantity is.
+        let max = self.manager.config().limits.max_quantity;
+        if input.quantity > i64::from(max) {
+            return Err(CartError::limit(
+                "quantity",
+                u64::from(max),
+                input.quantity.unsigned_abs(),
+            ));
+        }
         let currency = self.load_cached().await?.value.currency();
         self.add(input.into_item(currency)?).await
     }
