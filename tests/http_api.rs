@@ -570,6 +570,121 @@ async fn login_in_session_mode_keeps_the_guest_items() {
 }
 
 #[tokio::test]
+async fn login_in_cookie_mode_merges_and_drops_the_guest_cookie() {
+    let storage = MemoryStorage::new();
+    let mut client = Client::new(cookie_shop(storage.clone()));
+    let guest = client.add("a", "1.00", 2).await;
+    let guest_id = guest["identifier"].as_str().unwrap().to_owned();
+    assert!(client.cookies.contains_key("cart_id"));
+
+    let answer = client.post("/login", json!({"user_id": "frank"})).await;
+    let removal = answer
+        .set_cookie("cart_id")
+        .expect("the guest cookie is removed");
+    assert!(
+        removal.to_ascii_lowercase().contains("max-age=0"),
+        "{removal}"
+    );
+    let user = answer.ok();
+    assert_eq!(lines(&user), [("a".into(), 2)]);
+    assert!(!client.cookies.contains_key("cart_id"));
+    assert!(storage.instances(&guest_id).await.unwrap().is_empty());
+
+    // Replaying the old guest cookie while logged in brings nothing back twice.
+    client.cookies.insert(
+        "cart_id".into(),
+        guest_id.clone(), // unsigned: ignored anyway
+    );
+    assert_eq!(lines(&client.cart().await), [("a".into(), 2)]);
+}
+
+/// A resolver that trusts an `x-user` header (a stand-in for an auth layer).
+fn header_user(parts: &http::request::Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_resolver_that_starts_yielding_a_user_merges_the_guest_cart_once() {
+    use axum::routing::get;
+    use axum_cart::{Cart, CartError, CartLayer, CartView};
+
+    async fn show(cart: Cart) -> Result<axum::Json<CartView>, CartError> {
+        Ok(axum::Json(cart.view().await?))
+    }
+    async fn add(
+        cart: Cart,
+        axum::Json(input): axum::Json<axum_cart::ItemInput>,
+    ) -> Result<axum::Json<CartView>, CartError> {
+        cart.add_input(input).await?;
+        Ok(axum::Json(cart.view().await?))
+    }
+
+    let storage = MemoryStorage::new();
+    let (config, events) =
+        recording(cookie_config(storage.clone()).with_user_resolver(header_user));
+    let app = axum::Router::new()
+        .route("/cart", get(show))
+        .route("/cart/items", axum::routing::post(add))
+        .layer(CartLayer::new(config));
+
+    let mut guest = Client::new(app.clone());
+    guest.add("a", "1.00", 3).await;
+    let guest_id = guest.cart().await["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    take(&events);
+
+    let request = |client: &Client| {
+        let mut builder = http::Request::get("/cart").header("x-user", "gina");
+        if let Some(cookies) = client.cookie_header() {
+            builder = builder.header(http::header::COOKIE, cookies);
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    };
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(request(&guest)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let removal = response
+        .headers()
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("cart_id="))
+        .expect("guest cookie removed");
+    assert!(
+        removal.to_ascii_lowercase().contains("max-age=0"),
+        "{removal}"
+    );
+    let got = take(&events);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(matches!(got[1].kind, CartEventKind::Merged { .. }));
+    assert!(storage.instances(&guest_id).await.unwrap().is_empty());
+    let user = storage
+        .load(&axum_cart::CartKey::new("user:gina", "default"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.value.get("a").unwrap().quantity(), 3);
+
+    // A client that keeps sending the stale guest cookie merges nothing more.
+    let response = app.clone().oneshot(request(&guest)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(take(&events).is_empty());
+    let user = storage
+        .load(&axum_cart::CartKey::new("user:gina", "default"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.value.get("a").unwrap().quantity(), 3);
+    assert_eq!(user.version, 1);
+}
+
+#[tokio::test]
 async fn logout_then_login_again_gets_the_user_cart_back_with_the_memory_driver() {
     for app in [
         common::shop::app(
