@@ -431,7 +431,6 @@ impl Cart {
             outcome = tracing::field::Empty,
         );
         async {
-            self.identity.ensure_stored().await?;
             let output = std::sync::Mutex::new(None);
             let wrapped = |cart: &mut CartContents| {
                 let value = op(cart)?;
@@ -460,6 +459,9 @@ impl Cart {
             span.record("version", cart.version);
             span.record("retries", retries);
             span.record("outcome", "committed");
+            // A new guest's identifier is kept (cookie or session) once its first cart is
+            // written, not before: a change that fails leaves no trace.
+            self.identity.ensure_stored().await?;
             let value = output
                 .into_inner()
                 .unwrap_or_else(|p| p.into_inner())
