@@ -204,25 +204,36 @@ async fn a_write_that_always_loses_answers_409_after_exactly_its_retries() {
 }
 
 #[tokio::test]
-async fn a_new_visitor_losing_every_write_keeps_one_identifier() {
+async fn a_new_visitor_losing_every_write_stores_nothing() {
     const MAX_RETRIES: u32 = 0;
     let storage = CountingStorage::new();
     storage.always_conflict.store(true, Ordering::SeqCst);
-    let config = CartConfig::new()
-        .with_shared_storage(Arc::new(storage.clone()))
-        .with_max_retries(MAX_RETRIES);
-    let mut client = Client::new(common::shop::app(config, MemoryStore::default()));
-    let body = client
-        .post(
-            "/cart/items",
-            json!({"id": "b", "name": "B", "price": "1.00"}),
-        )
-        .await
-        .error(StatusCode::CONFLICT);
-    assert_eq!(storage.calls.save(), 1, "no retry with a budget of 0");
-    assert_eq!(body["version_difference"], 1);
-    // The identifier the 409 names is the visitor's from now on.
-    storage.always_conflict.store(false, Ordering::SeqCst);
-    let view = client.add("b", "1.00", 1).await;
-    assert_eq!(view["identifier"], body["identifier"]);
+    for config in [
+        CartConfig::new().with_shared_storage(Arc::new(storage.clone())),
+        cookie_config(storage.clone()),
+    ] {
+        let config = config.with_max_retries(MAX_RETRIES);
+        let mut client = Client::new(common::shop::app(config, MemoryStore::default()));
+        let saves = storage.calls.save();
+        let answer = client
+            .post(
+                "/cart/items",
+                json!({"id": "b", "name": "B", "price": "1.00"}),
+            )
+            .await;
+        assert!(
+            answer.set_cookies().is_empty(),
+            "{:?}",
+            answer.set_cookies()
+        );
+        let body = answer.error(StatusCode::CONFLICT);
+        assert_eq!(
+            storage.calls.save() - saves,
+            1,
+            "no retry with a budget of 0"
+        );
+        assert_eq!(body["version_difference"], 1);
+        assert_eq!(body["attempted_version"], 0);
+        assert!(storage.inner.is_empty());
+    }
 }

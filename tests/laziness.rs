@@ -301,3 +301,30 @@ async fn session_config_without_session_layer_answers_500_naming_it() {
     }
     assert_eq!(storage.calls.total(), 0);
 }
+
+#[tokio::test]
+async fn a_new_visitors_failed_first_write_leaves_no_trace() {
+    let long_name = "n".repeat(256);
+    let storage = CountingStorage::new();
+    for (mode, app) in [
+        ("cookie", cookie_app(&storage)),
+        ("session", session_app(&storage)),
+        ("session driver", session_shop()),
+    ] {
+        let mut client = Client::new(app);
+        let answer = client
+            .post(
+                "/cart/items",
+                json!({"id": "a", "name": long_name, "price": "1.00", "quantity": 1}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{mode}");
+        assert!(
+            answer.set_cookies().is_empty(),
+            "{mode}: {:?}",
+            answer.set_cookies()
+        );
+    }
+    assert_eq!(storage.calls.save(), 0);
+    assert!(storage.inner.is_empty());
+}
