@@ -1,6 +1,7 @@
 //! The `Cart` extractor: a handle on one cart (identifier, instance, storage) for one request,
 //! or for a worker through [`CartManager::cart`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -37,7 +38,13 @@ pub(crate) struct Identity {
     /// is written, so that read-only visitors cost nothing.
     pending: bool,
     stored: OnceCell<()>,
+    /// The loaded carts of this identity, one per instance, shared by every handle of the request
+    /// so that a cart is loaded once and every handle sees the request's own writes.
+    caches: std::sync::Mutex<HashMap<String, CartCache>>,
 }
+
+/// The cached cart of one handle (and of every other handle on the same instance of a request).
+type CartCache = Arc<Mutex<Option<Arc<Versioned<CartContents>>>>>;
 
 /// Where a guest identifier is kept between requests.
 enum GuestSlot {
@@ -85,7 +92,17 @@ impl Identity {
             slot,
             pending: false,
             stored: OnceCell::new(),
+            caches: std::sync::Mutex::default(),
         }
+    }
+
+    /// The cache shared by every handle on `instance` of this identity.
+    fn cache(&self, instance: &str) -> CartCache {
+        let mut caches = self
+            .caches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(caches.entry(instance.to_owned()).or_default())
     }
 
     fn is_pending(&self) -> bool {
@@ -129,7 +146,7 @@ pub struct Cart {
     manager: CartManager,
     identity: Arc<Identity>,
     key: CartKey,
-    cache: Arc<Mutex<Option<Arc<Versioned<CartContents>>>>>,
+    cache: CartCache,
 }
 
 impl std::fmt::Debug for Cart {
@@ -158,9 +175,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Cart {
         let key = CartKey::new(identity.identifier.clone(), DEFAULT_INSTANCE);
         Ok(Cart {
             manager: state.manager.clone(),
+            cache: identity.cache(DEFAULT_INSTANCE),
             identity,
             key,
-            cache: Arc::default(),
         })
     }
 }
@@ -269,15 +286,16 @@ impl Cart {
         storage: Arc<dyn CartStorage>,
         key: CartKey,
     ) -> Self {
+        let identity = Arc::new(Identity::settled(
+            key.identifier().to_owned(),
+            storage,
+            None,
+        ));
         Cart {
             manager,
-            identity: Arc::new(Identity::settled(
-                key.identifier().to_owned(),
-                storage,
-                None,
-            )),
+            cache: identity.cache(key.instance()),
+            identity,
             key,
-            cache: Arc::default(),
         }
     }
 
@@ -289,7 +307,7 @@ impl Cart {
             manager: self.manager.clone(),
             identity: Arc::clone(&self.identity),
             key: CartKey::new(self.key.identifier(), name),
-            cache: Arc::default(),
+            cache: self.identity.cache(name),
         })
     }
 
@@ -376,7 +394,7 @@ impl Cart {
         Ok(versioned)
     }
 
-    /// The cart's contents (loaded once per handle, then cached).
+    /// The cart's contents (loaded once per request, then cached).
     pub async fn contents(&self) -> Result<CartContents, CartError> {
         Ok(self.load_cached().await?.value.clone())
     }
@@ -430,7 +448,6 @@ impl Cart {
             outcome = tracing::field::Empty,
         );
         async {
-            self.identity.ensure_stored().await?;
             let output = std::sync::Mutex::new(None);
             let wrapped = |cart: &mut CartContents| {
                 let value = op(cart)?;
@@ -459,6 +476,9 @@ impl Cart {
             span.record("version", cart.version);
             span.record("retries", retries);
             span.record("outcome", "committed");
+            // A new guest's identifier is kept (cookie or session) once its first cart is
+            // written, not before: a change that fails leaves no trace.
+            self.identity.ensure_stored().await?;
             let value = output
                 .into_inner()
                 .unwrap_or_else(|p| p.into_inner())
@@ -468,7 +488,16 @@ impl Cart {
                     )
                 })?;
             let version = cart.version;
-            *self.cache.lock().await = Some(Arc::new(cart));
+            {
+                // Handles of one request share this cache; keep the newest of their writes.
+                let mut cache = self.cache.lock().await;
+                if cache
+                    .as_ref()
+                    .is_none_or(|cached| cached.version <= version)
+                {
+                    *cache = Some(Arc::new(cart));
+                }
+            }
             if previous_version.is_none() {
                 self.emit(CartEventKind::Created, version);
             }
@@ -518,6 +547,16 @@ impl Cart {
 
     /// Adds a line from client input (price as a decimal string in the cart's currency).
     pub async fn add_input(&self, input: ItemInput) -> Result<CartItem, CartError> {
+        // Checked here too, so that a quantity beyond 32 bits is told against the configured
+        // limit, as every other over-the-limit quantity is.
+        let max = self.manager.config().limits.max_quantity;
+        if input.quantity > i64::from(max) {
+            return Err(CartError::limit(
+                "quantity",
+                u64::from(max),
+                input.quantity.unsigned_abs(),
+            ));
+        }
         let currency = self.load_cached().await?.value.currency();
         self.add(input.into_item(currency)?).await
     }
