@@ -57,5 +57,7 @@ fn the_quick_start_curl_lines_work_as_written() {
     );
     let view: serde_json::Value = serde_json::from_str(&last).unwrap();
     assert_eq!(view["breakdown"][0]["condition"], "SAVE10");
+    assert_eq!(view["breakdown"][0]["base"], "39.80");
+    assert_eq!(view["breakdown"][0]["result"], "35.82");
     assert_eq!(view["items"][0]["line_total"], "39.80");
 }

@@ -437,6 +437,12 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// Serializes money as its bare decimal string (`"10.99"`), for places where the currency is the
+/// cart's and said once.
+pub fn serialize_decimal<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(money)
+}
+
 /// Parses `[+-]digits[.digits]` into an exact decimal; everything else (exponents, `NaN`, `inf`,
 /// spaces, empty strings, more than 28 significant digits) is a validation error naming `field`.
 pub(crate) fn parse_plain_decimal(input: &str, field: &str) -> Result<Decimal, CartError> {

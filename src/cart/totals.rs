@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::condition::{Condition, ConditionValue, RuleContext, in_application_order};
 use super::contents::CartContents;
-use super::money::Money;
+use super::money::{Money, serialize_decimal};
 use crate::cart::ConditionTarget;
 use crate::error::CartError;
 
@@ -40,10 +40,13 @@ pub struct Step {
     /// The condition's value (serialized as written, `-10%`).
     pub value: ConditionValue,
     /// The amount before the step.
+    #[serde(serialize_with = "serialize_decimal")]
     pub base: Money,
     /// `result - base`.
+    #[serde(serialize_with = "serialize_decimal")]
     pub change: Money,
     /// The amount after the step.
+    #[serde(serialize_with = "serialize_decimal")]
     pub result: Money,
 }
 
@@ -55,14 +58,18 @@ pub struct LineTotal {
     /// The quantity.
     pub quantity: u32,
     /// The unit price before item conditions.
+    #[serde(serialize_with = "serialize_decimal")]
     pub unit_price: Money,
     /// The unit price after item conditions.
+    #[serde(serialize_with = "serialize_decimal")]
     pub unit_price_with_conditions: Money,
     /// `unit_price_with_conditions × quantity`.
+    #[serde(serialize_with = "serialize_decimal")]
     pub line_total: Money,
 }
 
-/// Every total of a cart, and the steps that led to them.
+/// Every total of a cart, and the steps that led to them. Serialized, amounts are decimal strings
+/// in the cart's currency.
 ///
 /// The pipeline: (1) each item's conditions apply to its unit price, × quantity = line total;
 /// (2) Σ line totals = items subtotal; (3) `subtotal` cart conditions in (`order`, insertion) order
@@ -71,14 +78,19 @@ pub struct LineTotal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Totals {
     /// Σ unit price × quantity, before any condition.
+    #[serde(serialize_with = "serialize_decimal")]
     pub subtotal_without_conditions: Money,
     /// Σ line totals (after item conditions).
+    #[serde(serialize_with = "serialize_decimal")]
     pub items_subtotal: Money,
     /// After the `subtotal` conditions.
+    #[serde(serialize_with = "serialize_decimal")]
     pub subtotal: Money,
     /// After the `total` conditions.
+    #[serde(serialize_with = "serialize_decimal")]
     pub total: Money,
     /// `subtotal_without_conditions - total`, never below zero.
+    #[serde(serialize_with = "serialize_decimal")]
     pub savings: Money,
     /// Sum of quantities.
     pub count: u64,
