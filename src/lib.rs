@@ -25,7 +25,7 @@ pub use layer::{CartConfig, CartLayer, CartService};
 pub use manager::{CartManager, StorageChoice};
 pub use settings::{CartSettings, SettingsError};
 pub use storage::{
-    CartKey, CartStorage, MemoryStorage, Modified, ModifyOptions, SessionStorage, StorageError,
-    Versioned,
+    CartKey, CartStorage, DualWriteStorage, MemoryStorage, MigrateOptions, MigrationReport,
+    Modified, ModifyOptions, SessionStorage, StorageError, Versioned,
 };
 pub use view::CartView;
