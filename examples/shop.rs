@@ -219,6 +219,18 @@ async fn logout(session: Session) -> Response {
 
 // ----- the storefront page ---------------------------------------------------------------------
 
+/// The demo catalogue: the storefront adds these by id, at these prices (never a client's price).
+const PRODUCTS: &[(&str, &str, &str)] = &[
+    ("tee", "Organic T-shirt", "19.90"),
+    ("mug", "Enamel mug", "8.50"),
+    ("cap", "Canvas cap", "14.00"),
+    ("socks", "Wool socks", "6.25"),
+    ("poster", "Screen-printed poster", "12.00"),
+];
+
+/// Discount codes the storefront accepts: code → value on the subtotal.
+const DISCOUNT_CODES: &[(&str, &str)] = &[("SAVE10", "-10%")];
+
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -237,33 +249,66 @@ fn escape(text: &str) -> String {
 #[derive(Deserialize, Default)]
 struct PageQuery {
     error: Option<String>,
+    notice: Option<String>,
 }
+
+const STYLE: &str = "
+:root{--ink:#1d2330;--muted:#667085;--line:#e4e7ec;--accent:#2e6b4f;--bad:#b42318}
+*{box-sizing:border-box}body{font:16px/1.5 system-ui,sans-serif;color:var(--ink);margin:0;background:#f7f7f4}
+header{background:var(--accent);color:#fff;padding:1rem 2rem}header h1{margin:0;font-size:1.4rem}
+main{display:grid;grid-template-columns:1fr 1.2fr;gap:2rem;max-width:68rem;margin:1.5rem auto;padding:0 1rem}
+section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:1rem 1.25rem}
+h2{font-size:1.1rem;margin:.2rem 0 1rem}ul.products{list-style:none;margin:0;padding:0}
+ul.products li{display:flex;justify-content:space-between;align-items:center;padding:.5rem 0;border-bottom:1px solid var(--line)}
+table{width:100%;border-collapse:collapse}th,td{padding:.4rem .3rem;border-bottom:1px solid var(--line);text-align:left}
+.num{text-align:right;font-variant-numeric:tabular-nums}input[type=number]{width:4.5rem}
+button{background:var(--accent);color:#fff;border:0;border-radius:6px;padding:.35rem .8rem;cursor:pointer}
+button.link{background:none;color:var(--bad);padding:0}.error{color:var(--bad);font-weight:600}
+.notice{color:var(--accent);font-weight:600}dl{display:grid;grid-template-columns:1fr auto;gap:.2rem 1rem}
+dt{color:var(--muted)}dd{margin:0;text-align:right;font-variant-numeric:tabular-nums}dd.total{font-weight:700;font-size:1.15rem}
+form.discount{margin:1rem 0}form.qty{display:flex;gap:.3rem;align-items:center}th{white-space:nowrap}ol.breakdown{color:var(--muted);font-size:.9rem;padding-left:1.2rem}
+";
 
 async fn page(
     cart: Cart,
     query: axum::extract::Query<PageQuery>,
 ) -> Result<Html<String>, CartError> {
     let view = cart.view().await?;
+    let mut products = String::new();
+    for (id, name, price) in PRODUCTS {
+        products.push_str(&format!(
+            "<li><span>{name} <small>${price}</small></span>\
+             <form method=post action=\"/ui/add\"><input type=hidden name=id value=\"{id}\">\
+             <button type=submit id=\"add-{id}\">Add to cart</button></form></li>\n",
+            name = escape(name),
+            price = escape(price),
+            id = escape(id),
+        ));
+    }
     let mut rows = String::new();
     for item in &view.items {
+        let id = escape(&item.id);
         rows.push_str(&format!(
-            "<tr><td>{name}</td><td class=num>{price}</td><td class=num>{qty}</td><td class=num>{total}</td>\
+            "<tr data-id=\"{id}\"><td class=name>{name}</td><td class=num>{price}</td>\
+             <td><form method=post action=\"/ui/update\" class=qty><input type=hidden name=id value=\"{id}\">\
+             <input type=number name=quantity min=0 value=\"{qty}\" aria-label=\"Quantity of {name}\">\
+             <button type=submit>Update</button></form></td>\
+             <td class=\"num line-total\">{total}</td>\
              <td><form method=post action=\"/ui/remove\"><input type=hidden name=id value=\"{id}\">\
-             <button type=submit>Remove</button></form></td></tr>\n",
+             <button type=submit class=link>Remove</button></form></td></tr>\n",
             name = escape(&item.name),
             price = escape(&item.price),
             qty = item.quantity,
             total = escape(&item.line_total),
-            id = escape(&item.id),
         ));
     }
     if view.items.is_empty() {
-        rows.push_str("<tr><td colspan=5>Your cart is empty.</td></tr>\n");
+        rows.push_str("<tr><td colspan=5 class=empty>Your cart is empty.</td></tr>\n");
     }
-    let mut conditions = String::new();
+    let mut breakdown = String::new();
     for step in &view.breakdown {
-        conditions.push_str(&format!(
-            "<li>{} ({}) {}: {} → {}</li>\n",
+        breakdown.push_str(&format!(
+            "<li>{} ({} {}): {} → {}</li>\n",
             escape(&step.condition),
             escape(&step.kind),
             step.value,
@@ -271,48 +316,52 @@ async fn page(
             step.result
         ));
     }
-    let error = query
-        .0
-        .error
-        .map(|e| format!("<p class=error role=alert>{}</p>", escape(&e)))
-        .unwrap_or_default();
+    let message = |class: &str, text: Option<String>| {
+        text.map(|t| format!("<p class={class} role=status>{}</p>", escape(&t)))
+            .unwrap_or_default()
+    };
+    let query = query.0;
     Ok(Html(format!(
         r#"<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>axum-cart shop</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto}}table{{width:100%;border-collapse:collapse}}
-td,th{{padding:.3rem;border-bottom:1px solid #ddd;text-align:left}}.num{{text-align:right}}.error{{color:#b00}}</style></head>
-<body><h1>Your cart</h1>{error}
-<table><thead><tr><th>Item</th><th class=num>Price</th><th class=num>Qty</th><th class=num>Line total</th><th></th></tr></thead>
+<html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1">
+<title>axum-cart demo shop</title><style>{STYLE}</style></head>
+<body><header><h1>axum-cart demo shop</h1></header>
+<main>
+<section><h2>Products</h2><ul class=products>
+{products}</ul></section>
+<section><h2>Your cart</h2>{error}{notice}
+<table id=cart><thead><tr><th>Item</th><th class=num>Price</th><th>Qty</th><th class=num>Line total</th><th></th></tr></thead>
 <tbody>
 {rows}</tbody></table>
-<ul class=breakdown>
-{conditions}</ul>
-<p>Items: {count}. Subtotal: <span id=subtotal>{subtotal}</span>. Total: <strong id=total>{total}</strong> {currency}. You save {savings}.</p>
-<h2>Add an item</h2>
-<form method=post action="/ui/add">
-<label>Id <input name=id required></label> <label>Name <input name=name required></label>
-<label>Price <input name=price required inputmode=decimal></label> <label>Quantity <input name=quantity type=number value=1 min=1></label>
-<button type=submit>Add to cart</button></form>
-</body></html>"#,
+<form method=post action="/ui/discount" class=discount><label>Discount code <input name=code id=code autocomplete=off></label>
+<button type=submit id=apply-code>Apply</button></form>
+<dl class=totals>
+<dt>Items</dt><dd id=count>{count}</dd>
+<dt>Subtotal before discounts</dt><dd id=subtotal-without-conditions>{raw}</dd>
+<dt>Subtotal</dt><dd id=subtotal>{subtotal}</dd>
+<dt>You save</dt><dd id=savings>{savings}</dd>
+<dt>Total ({currency})</dt><dd id=total class=total>{total}</dd>
+</dl>
+<ol class=breakdown>
+{breakdown}</ol></section>
+</main></body></html>"#,
+        error = message("error", query.error),
+        notice = message("notice", query.notice),
         count = view.count,
+        raw = escape(&view.subtotal_without_conditions),
         subtotal = escape(&view.subtotal),
+        savings = escape(&view.savings),
         total = escape(&view.total),
         currency = escape(&view.currency),
-        savings = escape(&view.savings),
     )))
 }
 
-#[derive(Deserialize)]
-struct AddForm {
-    id: String,
-    name: String,
-    price: String,
-    quantity: Option<String>,
+fn back_with(kind: &str, message: &str) -> Redirect {
+    Redirect::to(&format!("/?{kind}={}", url_encode(message)))
 }
 
 fn back_with_error(error: &CartError) -> Redirect {
-    let message: String = url_encode(&error.to_string());
-    Redirect::to(&format!("/?error={message}"))
+    back_with("error", &error.to_string())
 }
 
 fn url_encode(text: &str) -> String {
@@ -326,22 +375,22 @@ fn url_encode(text: &str) -> String {
         .collect()
 }
 
-/// Form posts answer 303 See Other, so a reload of the page never submits the form again.
-async fn ui_add(cart: Cart, Form(form): Form<AddForm>) -> Redirect {
-    let quantity = form
-        .quantity
-        .as_deref()
-        .unwrap_or("1")
-        .trim()
-        .parse::<i64>();
-    let Ok(quantity) = quantity else {
-        return back_with_error(&CartError::validation("quantity", "not a whole number"));
+#[derive(Deserialize)]
+struct ProductForm {
+    id: String,
+}
+
+/// Every form post answers 303 See Other (POST-redirect-GET), so reloading or going back to the
+/// page never submits a form again.
+async fn ui_add(cart: Cart, Form(form): Form<ProductForm>) -> Redirect {
+    let Some((id, name, price)) = PRODUCTS.iter().find(|(id, _, _)| *id == form.id) else {
+        return back_with("error", "That product is not in the catalogue.");
     };
     let input = ItemInput {
-        id: form.id,
-        name: form.name,
-        price: form.price.trim().to_owned(),
-        quantity,
+        id: (*id).to_owned(),
+        name: (*name).to_owned(),
+        price: (*price).to_owned(),
+        quantity: 1,
         attributes: Default::default(),
         conditions: Vec::new(),
     };
@@ -352,13 +401,43 @@ async fn ui_add(cart: Cart, Form(form): Form<AddForm>) -> Redirect {
 }
 
 #[derive(Deserialize)]
-struct RemoveForm {
+struct UpdateForm {
     id: String,
+    quantity: String,
 }
 
-async fn ui_remove(cart: Cart, Form(form): Form<RemoveForm>) -> Redirect {
+async fn ui_update(cart: Cart, Form(form): Form<UpdateForm>) -> Redirect {
+    let Ok(quantity) = form.quantity.trim().parse::<i64>() else {
+        return back_with("error", "The quantity must be a whole number.");
+    };
+    match cart.set_quantity(&form.id, quantity).await {
+        Ok(_) => Redirect::to("/"),
+        Err(error) => back_with_error(&error),
+    }
+}
+
+async fn ui_remove(cart: Cart, Form(form): Form<ProductForm>) -> Redirect {
     match cart.remove(&form.id).await {
         Ok(_) => Redirect::to("/"),
+        Err(error) => back_with_error(&error),
+    }
+}
+
+#[derive(Deserialize)]
+struct DiscountForm {
+    code: String,
+}
+
+async fn ui_discount(cart: Cart, Form(form): Form<DiscountForm>) -> Redirect {
+    let code = form.code.trim().to_ascii_uppercase();
+    let Some((code, value)) = DISCOUNT_CODES.iter().find(|(known, _)| *known == code) else {
+        return back_with(
+            "error",
+            &format!("Unknown discount code “{}”.", form.code.trim()),
+        );
+    };
+    match cart.add_discount(code, value).await {
+        Ok(()) => back_with("notice", &format!("{code} applied.")),
         Err(error) => back_with_error(&error),
     }
 }
@@ -387,7 +466,9 @@ pub fn app_with_manager<Store: SessionStore + Clone>(
     Router::new()
         .route("/", get(page))
         .route("/ui/add", post(ui_add))
+        .route("/ui/update", post(ui_update))
         .route("/ui/remove", post(ui_remove))
+        .route("/ui/discount", post(ui_discount))
         .route("/cart", get(show).delete(clear))
         .route("/cart/items", post(add_item))
         .route("/cart/items/{id}", patch(update_item).delete(remove_item))

@@ -1,0 +1,265 @@
+//! The storefront in a real browser: Debian's headless Chromium driven through WebDriver
+//! (chromedriver). `./scripts/test` installs both; without them these tests fail, never skip.
+
+mod support;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_chromedriver() -> ChromeDriver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is not installed: apt-get install chromium chromium-driver (./scripts/test does)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Readiness poll: chromedriver accepts connections once it can take sessions.
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ChromeDriver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// A browser with its own fresh profile (its own cookies).
+async fn browser(driver: &ChromeDriver) -> Client {
+    let profile = std::env::temp_dir().join(format!(
+        "axum-cart-chromium-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900", format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("start a Chromium session")
+}
+
+async fn text(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Submits the form holding `button` and waits until the page it leads to has loaded: the old
+/// document carries a marker, so the wait ends only on a new document.
+async fn press(browser: &Client, button: &str) {
+    browser
+        .execute("window.__before_submit = true;", vec![])
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css(button))
+        .await
+        .unwrap_or_else(|e| panic!("{button}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = browser
+            .execute(
+                "return window.__before_submit === undefined && document.readyState === 'complete' \
+                 && document.querySelector('#total') !== null;",
+                vec![],
+            )
+            .await;
+        if matches!(loaded, Ok(Value::Bool(true))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pressing {button} did not lead to a new page within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn quantity_of(browser: &Client, id: &str) -> Option<String> {
+    let selector = format!("tr[data-id=\"{id}\"] input[name=quantity]");
+    match browser.find(Locator::Css(&selector)).await {
+        Ok(input) => input.prop("value").await.unwrap(),
+        Err(_) => None,
+    }
+}
+
+/// The cart as the JSON API sees it, fetched by the browser with its own cookies.
+async fn api_view(browser: &Client) -> Value {
+    browser
+        .execute("return await (await fetch('/cart')).json();", vec![])
+        .await
+        .unwrap()
+}
+
+async fn storefront_scenario(base: &str, driver: &ChromeDriver, screenshot_name: &str) {
+    let shopper = browser(driver).await;
+    shopper.goto(&format!("{base}/")).await.unwrap();
+    assert!(text(&shopper, "#cart").await.contains("Your cart is empty"));
+
+    // Add two products, change a quantity, apply SAVE10.
+    press(&shopper, "#add-tee").await;
+    press(&shopper, "#add-mug").await;
+    let quantity = shopper
+        .find(Locator::Css("tr[data-id=\"tee\"] input[name=quantity]"))
+        .await
+        .unwrap();
+    quantity.clear().await.unwrap();
+    quantity.send_keys("3").await.unwrap();
+    press(&shopper, "tr[data-id=\"tee\"] form.qty button").await;
+    shopper
+        .find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .send_keys("SAVE10")
+        .await
+        .unwrap();
+    press(&shopper, "#apply-code").await;
+    assert!(text(&shopper, ".notice").await.contains("SAVE10 applied"));
+
+    // Reload: the cart and totals persist and match the JSON API's numbers.
+    shopper.refresh().await.unwrap();
+    assert_eq!(quantity_of(&shopper, "tee").await.as_deref(), Some("3"));
+    assert_eq!(quantity_of(&shopper, "mug").await.as_deref(), Some("1"));
+    // 19.90 × 3 + 8.50 = 68.20, less 10 % = 61.38.
+    assert_eq!(
+        text(&shopper, "#subtotal-without-conditions").await,
+        "68.20"
+    );
+    assert_eq!(text(&shopper, "#total").await, "61.38");
+    assert!(text(&shopper, "ol.breakdown").await.contains("SAVE10"));
+    let api = api_view(&shopper).await;
+    assert_eq!(api["total"], text(&shopper, "#total").await);
+    assert_eq!(api["subtotal"], text(&shopper, "#subtotal").await);
+    assert_eq!(api["savings"], text(&shopper, "#savings").await);
+    assert_eq!(api["count"], 4);
+
+    // The back button after adding does not add again (POST-redirect-GET).
+    press(&shopper, "#add-socks").await;
+    assert_eq!(quantity_of(&shopper, "socks").await.as_deref(), Some("1"));
+    shopper.back().await.unwrap();
+    shopper.refresh().await.unwrap();
+    shopper.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(quantity_of(&shopper, "socks").await.as_deref(), Some("1"));
+    assert_eq!(api_view(&shopper).await["count"], 5);
+
+    // A second, separate browser profile sees an empty cart.
+    let stranger = browser(driver).await;
+    stranger.goto(&format!("{base}/")).await.unwrap();
+    assert!(
+        text(&stranger, "#cart")
+            .await
+            .contains("Your cart is empty")
+    );
+    assert_eq!(text(&stranger, "#total").await, "0.00");
+    stranger.close().await.unwrap();
+
+    // Remove an item.
+    press(&shopper, "tr[data-id=\"mug\"] button.link").await;
+    assert_eq!(quantity_of(&shopper, "mug").await, None);
+    let total_before = text(&shopper, "#total").await;
+
+    // An unknown code shows an error and changes nothing.
+    shopper
+        .find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .send_keys("BOGUS")
+        .await
+        .unwrap();
+    press(&shopper, "#apply-code").await;
+    assert!(
+        text(&shopper, ".error")
+            .await
+            .contains("Unknown discount code")
+    );
+    assert_eq!(text(&shopper, "#total").await, total_before);
+    let conditions = api_view(&shopper).await["conditions"].clone();
+    assert_eq!(conditions.as_array().unwrap().len(), 1, "{conditions}");
+
+    // Escaping: an item named like markup, added through the JSON API, shows as text.
+    let markup = "<img src=x onerror=alert(1)>";
+    let added = shopper
+        .execute(
+            "const r = await fetch('/cart/items', {method: 'POST', headers: {'content-type': 'application/json'}, \
+             body: JSON.stringify({id: 'xss', name: arguments[0], price: '1.00', quantity: 1})}); return r.status;",
+            vec![json!(markup)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, 200);
+    shopper.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(text(&shopper, "tr[data-id=\"xss\"] td.name").await, markup);
+    assert!(
+        shopper
+            .find_all(Locator::Css("#cart img"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the item name became an element"
+    );
+
+    let png = shopper.screenshot().await.unwrap();
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "target", screenshot_name]
+        .iter()
+        .collect();
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot of the filled cart: {}", path.display());
+    shopper.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn storefront_in_a_real_browser_with_the_session_driver() {
+    let driver = start_chromedriver();
+    let shop = support::start_example("shop", &[("CART_STORAGE", "session")]);
+    storefront_scenario(&shop.address, &driver, "storefront-session.png").await;
+}
