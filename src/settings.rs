@@ -571,7 +571,9 @@ mod tests {
     #[test]
     fn every_invalid_setting_names_its_key() {
         let long_secret = "x".repeat(64);
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        // (variables, the key the error names, a fragment of the accepted values)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (
                 &[("CART_STORAGE", "floppy")],
                 "CART_STORAGE",
