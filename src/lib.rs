@@ -29,3 +29,6 @@ pub use storage::{
     Modified, ModifyOptions, SessionStorage, StorageError, Versioned,
 };
 pub use view::CartView;
+
+#[cfg(feature = "postgres")]
+pub use storage::postgres::PostgresStorage;

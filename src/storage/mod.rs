@@ -328,27 +328,40 @@ pub trait CartStorage: Send + Sync + 'static {
         options: &ModifyOptions,
         op: &CartOp<'_>,
     ) -> Result<Modified, CartError> {
-        let mut retries = 0;
-        loop {
-            let current = self.load(key).await?;
-            let (cart, expected) = options.apply(current, op)?;
-            match self.save(key, &cart, expected).await {
-                Ok(version) => {
-                    return Ok(Modified {
-                        cart: Versioned::new(cart, version),
-                        previous_version: expected,
-                        retries,
-                    });
-                }
-                Err(StorageError::Conflict { current, .. }) => {
-                    if retries >= options.max_retries {
-                        return Err(conflict_error(key, expected, current, retries));
-                    }
-                    retries += 1;
-                    backoff(retries).await;
-                }
-                Err(other) => return Err(other.into()),
+        optimistic_modify(self, key, options, op).await
+    }
+}
+
+/// The optimistic read-modify-write: load, apply, compare-and-set save, and on a conflict a short
+/// random pause and another try, at most `options.max_retries` times. The provided
+/// [`CartStorage::modify`]; drivers that override `modify` for a locking mode call it for their
+/// optimistic mode.
+pub async fn optimistic_modify<S: CartStorage + ?Sized>(
+    storage: &S,
+    key: &CartKey,
+    options: &ModifyOptions,
+    op: &CartOp<'_>,
+) -> Result<Modified, CartError> {
+    let mut retries = 0;
+    loop {
+        let current = storage.load(key).await?;
+        let (cart, expected) = options.apply(current, op)?;
+        match storage.save(key, &cart, expected).await {
+            Ok(version) => {
+                return Ok(Modified {
+                    cart: Versioned::new(cart, version),
+                    previous_version: expected,
+                    retries,
+                });
             }
+            Err(StorageError::Conflict { current, .. }) => {
+                if retries >= options.max_retries {
+                    return Err(conflict_error(key, expected, current, retries));
+                }
+                retries += 1;
+                backoff(retries).await;
+            }
+            Err(other) => return Err(other.into()),
         }
     }
 }
