@@ -42,7 +42,7 @@ use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    CartKey, CartOp, CartStorage, ModifyOptions, Modified, ScanPage, StorageError, Versioned,
+    CartKey, CartOp, CartStorage, Modified, ModifyOptions, ScanPage, StorageError, Versioned,
     backoff, conflict_error, optimistic_modify,
 };
 use crate::cart::CartContents;
@@ -144,7 +144,8 @@ fn to_columns(key: &CartKey, cart: &CartContents) -> Result<Columns, StorageErro
         key: key.clone(),
         message,
     };
-    let Value::Object(mut document) = serde_json::to_value(cart).map_err(|e| corrupt(e.to_string()))?
+    let Value::Object(mut document) =
+        serde_json::to_value(cart).map_err(|e| corrupt(e.to_string()))?
     else {
         return Err(corrupt("a cart document is a JSON object".to_owned()));
     };
@@ -266,7 +267,11 @@ impl PostgresStorage {
             })
     }
 
-    async fn current_version<'e, E>(&self, executor: E, key: &CartKey) -> Result<Option<u64>, StorageError>
+    async fn current_version<'e, E>(
+        &self,
+        executor: E,
+        key: &CartKey,
+    ) -> Result<Option<u64>, StorageError>
     where
         E: sqlx::Executor<'e, Database = Postgres>,
     {
@@ -562,11 +567,27 @@ impl CartStorage for PostgresStorage {
             .bind(to)
             .bind(instance)
             .bind(moved.try_get::<Value, _>("items").map_err(storage_error)?)
-            .bind(moved.try_get::<Value, _>("conditions").map_err(storage_error)?)
-            .bind(moved.try_get::<Value, _>("metadata").map_err(storage_error)?)
-            .bind(moved.try_get::<Value, _>("settings").map_err(storage_error)?)
+            .bind(
+                moved
+                    .try_get::<Value, _>("conditions")
+                    .map_err(storage_error)?,
+            )
+            .bind(
+                moved
+                    .try_get::<Value, _>("metadata")
+                    .map_err(storage_error)?,
+            )
+            .bind(
+                moved
+                    .try_get::<Value, _>("settings")
+                    .map_err(storage_error)?,
+            )
             .bind(version)
-            .bind(moved.try_get::<OffsetDateTime, _>("created_at").map_err(storage_error)?)
+            .bind(
+                moved
+                    .try_get::<OffsetDateTime, _>("created_at")
+                    .map_err(storage_error)?,
+            )
             .execute(&mut *tx)
             .await;
         match inserted {
@@ -631,7 +652,10 @@ impl CartStorage for PostgresStorage {
         }
         .map_err(storage_error)?;
         let next = (rows.len() == batch)
-            .then(|| rows.last().map(|(i, n)| serde_json::json!([i, n]).to_string()))
+            .then(|| {
+                rows.last()
+                    .map(|(i, n)| serde_json::json!([i, n]).to_string())
+            })
             .flatten();
         Ok(ScanPage {
             keys: rows
@@ -665,7 +689,16 @@ mod tests {
         for ok in ["carts", "shop_carts", "cart.carts", "_x1"] {
             assert!(valid_table(ok), "{ok}");
         }
-        for bad in ["", "Carts", "carts;drop table x", "a.b.c", "1carts", "carts ", "\"carts\"", "a."] {
+        for bad in [
+            "",
+            "Carts",
+            "carts;drop table x",
+            "a.b.c",
+            "1carts",
+            "carts ",
+            "\"carts\"",
+            "a.",
+        ] {
             assert!(!valid_table(bad), "{bad}");
         }
     }
