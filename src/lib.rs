@@ -32,3 +32,5 @@ pub use view::CartView;
 
 #[cfg(feature = "postgres")]
 pub use storage::postgres::PostgresStorage;
+#[cfg(feature = "redis")]
+pub use storage::redis::RedisStorage;
