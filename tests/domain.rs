@@ -459,6 +459,17 @@ fn limits_on_lines_and_conditions() {
         "4.00",
         "replacing by name is not a new condition"
     );
+    refused(
+        "shipping past the condition limit",
+        &mut cart,
+        "conditions",
+        |c| c.add_shipping("ship", "+1"),
+    );
+    // Shipping that replaces another shipping condition is not a new condition.
+    let mut cart = cart_with(&[("a", "1.00", 1)]).with_limits(limits);
+    cart.add_shipping("standard", "+1").unwrap();
+    cart.add_shipping("express", "+2").unwrap();
+    assert_eq!(cart.conditions().len(), 1);
 }
 
 // ----- rules -----------------------------------------------------------------------------------
