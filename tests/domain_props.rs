@@ -23,15 +23,28 @@ fn rounding() -> impl Strategy<Value = RoundingMode> {
 /// A condition value: signed percentages, signed amounts, multipliers and divisors.
 fn value() -> impl Strategy<Value = String> {
     prop_oneof![
-        (-1000i64..=1000).prop_map(|p| format!("{}{}.{}%", if p < 0 { "-" } else { "+" }, p.abs() / 10, p.abs() % 10)),
-        (-50_000i64..=50_000).prop_map(|a| format!("{}{}.{:02}", if a < 0 { "-" } else { "+" }, a.abs() / 100, a.abs() % 100)),
+        (-1000i64..=1000).prop_map(|p| format!(
+            "{}{}.{}%",
+            if p < 0 { "-" } else { "+" },
+            p.abs() / 10,
+            p.abs() % 10
+        )),
+        (-50_000i64..=50_000).prop_map(|a| format!(
+            "{}{}.{:02}",
+            if a < 0 { "-" } else { "+" },
+            a.abs() / 100,
+            a.abs() % 100
+        )),
         (1u32..=300).prop_map(|m| format!("*{}.{:02}", m / 100, m % 100)),
         (1u32..=300).prop_map(|d| format!("/{}.{:02}", d / 100, d % 100)),
     ]
 }
 
 fn target() -> impl Strategy<Value = ConditionTarget> {
-    prop_oneof![Just(ConditionTarget::Subtotal), Just(ConditionTarget::Total)]
+    prop_oneof![
+        Just(ConditionTarget::Subtotal),
+        Just(ConditionTarget::Total)
+    ]
 }
 
 fn rule() -> impl Strategy<Value = Option<Rule>> {
@@ -66,11 +79,20 @@ fn line() -> impl Strategy<Value = Line> {
         })
 }
 
-fn build(lines: &[Line], conditions: &[(String, ConditionTarget, i32, Option<Rule>)], mode: RoundingMode) -> CartContents {
+fn build(
+    lines: &[Line],
+    conditions: &[(String, ConditionTarget, i32, Option<Rule>)],
+    mode: RoundingMode,
+) -> CartContents {
     let mut cart = CartContents::new(Currency::USD).with_rounding(mode);
     for line in lines {
-        let mut item = CartItem::new(&line.id, format!("Item {}", line.id), usd_minor(line.price), line.quantity)
-            .with_attribute("n", line.quantity);
+        let mut item = CartItem::new(
+            &line.id,
+            format!("Item {}", line.id),
+            usd_minor(line.price),
+            line.quantity,
+        )
+        .with_attribute("n", line.quantity);
         for (i, (value, order)) in line.conditions.iter().enumerate() {
             let condition = Condition::new(format!("ic{i}"), "test", ConditionTarget::Item, value)
                 .unwrap()
@@ -101,7 +123,8 @@ fn cart() -> impl Strategy<Value = CartContents> {
         .prop_map(|(lines, conditions, mode, note)| {
             let mut cart = build(&lines, &conditions, mode);
             if let Some(note) = note {
-                cart.set_metadata("note", json!({ "text": note, "n": [1, 2] })).unwrap();
+                cart.set_metadata("note", json!({ "text": note, "n": [1, 2] }))
+                    .unwrap();
             }
             cart
         })
@@ -110,16 +133,46 @@ fn cart() -> impl Strategy<Value = CartContents> {
 /// Operations with arguments that are sometimes valid, sometimes not.
 #[derive(Clone, Debug)]
 enum Op {
-    Add { id: String, price: String, quantity: i64 },
-    SetQuantity { id: String, quantity: i64 },
-    ChangeQuantity { id: String, delta: i64 },
-    Remove { id: String },
-    AddCondition { name: String, value: String, target: ConditionTarget },
-    AddItemCondition { id: String, name: String, value: String },
-    AddDiscount { name: String, value: String },
-    AddShipping { name: String, value: String },
-    RemoveCondition { name: String },
-    SetMetadata { key: String },
+    Add {
+        id: String,
+        price: String,
+        quantity: i64,
+    },
+    SetQuantity {
+        id: String,
+        quantity: i64,
+    },
+    ChangeQuantity {
+        id: String,
+        delta: i64,
+    },
+    Remove {
+        id: String,
+    },
+    AddCondition {
+        name: String,
+        value: String,
+        target: ConditionTarget,
+    },
+    AddItemCondition {
+        id: String,
+        name: String,
+        value: String,
+    },
+    AddDiscount {
+        name: String,
+        value: String,
+    },
+    AddShipping {
+        name: String,
+        value: String,
+    },
+    RemoveCondition {
+        name: String,
+    },
+    SetMetadata {
+        key: String,
+    },
 }
 
 fn messy_id() -> impl Strategy<Value = String> {
@@ -142,13 +195,26 @@ fn messy_value() -> impl Strategy<Value = String> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (messy_id(), messy_amount(), -3i64..30).prop_map(|(id, price, quantity)| Op::Add { id, price, quantity }),
+        (messy_id(), messy_amount(), -3i64..30).prop_map(|(id, price, quantity)| Op::Add {
+            id,
+            price,
+            quantity
+        }),
         (messy_id(), -3i64..30).prop_map(|(id, quantity)| Op::SetQuantity { id, quantity }),
         (messy_id(), -30i64..30).prop_map(|(id, delta)| Op::ChangeQuantity { id, delta }),
         messy_id().prop_map(|id| Op::Remove { id }),
-        (messy_id(), messy_value(), prop_oneof![Just(ConditionTarget::Item), target()])
-            .prop_map(|(name, value, target)| Op::AddCondition { name, value, target }),
-        (messy_id(), messy_id(), messy_value()).prop_map(|(id, name, value)| Op::AddItemCondition { id, name, value }),
+        (
+            messy_id(),
+            messy_value(),
+            prop_oneof![Just(ConditionTarget::Item), target()]
+        )
+            .prop_map(|(name, value, target)| Op::AddCondition {
+                name,
+                value,
+                target
+            }),
+        (messy_id(), messy_id(), messy_value())
+            .prop_map(|(id, name, value)| Op::AddItemCondition { id, name, value }),
         (messy_id(), messy_value()).prop_map(|(name, value)| Op::AddDiscount { name, value }),
         (messy_id(), messy_value()).prop_map(|(name, value)| Op::AddShipping { name, value }),
         messy_id().prop_map(|name| Op::RemoveCondition { name }),
@@ -158,7 +224,11 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn apply(cart: &mut CartContents, op: &Op) -> Result<(), CartError> {
     match op {
-        Op::Add { id, price, quantity } => {
+        Op::Add {
+            id,
+            price,
+            quantity,
+        } => {
             let input: ItemInput = serde_json::from_value(json!({
                 "id": id, "name": format!("n{id}"), "price": price, "quantity": quantity
             }))
@@ -168,9 +238,11 @@ fn apply(cart: &mut CartContents, op: &Op) -> Result<(), CartError> {
         Op::SetQuantity { id, quantity } => cart.set_quantity(id, *quantity).map(|_| ()),
         Op::ChangeQuantity { id, delta } => cart.change_quantity(id, *delta).map(|_| ()),
         Op::Remove { id } => cart.remove(id).map(|_| ()),
-        Op::AddCondition { name, value, target } => {
-            cart.add_condition(Condition::new(name.as_str(), "test", *target, value)?)
-        }
+        Op::AddCondition {
+            name,
+            value,
+            target,
+        } => cart.add_condition(Condition::new(name.as_str(), "test", *target, value)?),
         Op::AddItemCondition { id, name, value } => cart.add_item_condition(
             id,
             Condition::new(name.as_str(), "test", ConditionTarget::Item, value)?,
