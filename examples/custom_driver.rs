@@ -224,7 +224,9 @@ impl CartStorage for FileStorage {
         moved.version = moved.version.max(replaced) + 1;
         moved.updated_at = OffsetDateTime::now_utc().unix_timestamp();
         self.write(&target, &moved).await?;
-        self.remove(&source).await?;
+        if source != target {
+            self.remove(&source).await?;
+        }
         Ok(true)
     }
 

@@ -569,6 +569,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn every_invalid_setting_names_its_key() {
         let long_secret = "x".repeat(64);
         // (variables, the key the error names, a fragment of the accepted values)

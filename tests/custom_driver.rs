@@ -10,9 +10,10 @@ use custom_driver::FileStorage;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-/// A fresh directory per test.
+/// A fresh directory per test, under cargo's temporary directory for integration tests.
 async fn file_storage() -> FileStorage {
-    let dir = std::env::temp_dir().join(format!("axum-cart-file-driver-{}", uuid::Uuid::new_v4()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("axum-cart-file-driver-{}", uuid::Uuid::new_v4()));
     FileStorage::open(dir)
         .await
         .expect("create the cart directory")

@@ -483,6 +483,14 @@ impl CartContents {
         let mut staged = self.conditions.clone();
         staged.retain(|c| c.kind() != "shipping" || c.name() == name);
         condition::upsert(&mut staged, shipping);
+        // Like add_condition: only a condition that grows the list can break the limit.
+        if staged.len() > self.conditions.len() && staged.len() > self.limits.max_conditions {
+            return Err(CartError::limit(
+                "conditions",
+                self.limits.max_conditions as u64,
+                staged.len() as u64,
+            ));
+        }
         self.conditions = staged;
         Ok(())
     }

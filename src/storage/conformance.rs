@@ -628,6 +628,32 @@ pub async fn swap_identifier_invalidates_target_version(storage: &dyn CartStorag
     );
 }
 
+/// `swap_identifier` onto the same identifier keeps the cart (a user logging in with the
+/// identifier they already have).
+pub async fn swap_identifier_onto_itself_keeps_the_cart(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let identifier = fresh_identifier("swap-self");
+    let key = CartKey::new(&identifier, "default");
+    save_ok(storage, &key, &marked_cart("mine"), None).await;
+    let moved = storage
+        .swap_identifier(&identifier, &identifier, "default")
+        .await
+        .unwrap_or_else(|e| panic!("[{driver}] swap_identifier onto itself: {e}"));
+    assert!(
+        moved,
+        "[{driver}] swap_identifier of an existing cart must return true"
+    );
+    assert_eq!(
+        load_value(storage, &key).await,
+        Some(marked_cart("mine")),
+        "[{driver}] a swap onto the same identifier lost the cart"
+    );
+    assert!(
+        load_version(storage, &key).await >= Some(1),
+        "[{driver}] version after a swap onto itself"
+    );
+}
+
 /// `forget` deletes every instance of an identifier and says how many.
 pub async fn forget_removes_all_instances(storage: &dyn CartStorage) {
     let driver = storage.driver();
@@ -959,6 +985,7 @@ pub async fn run_all(storage: &dyn CartStorage) {
     swap_identifier_missing_source(storage).await;
     swap_identifier_moves_only_named_instance(storage).await;
     swap_identifier_invalidates_target_version(storage).await;
+    swap_identifier_onto_itself_keeps_the_cart(storage).await;
     forget_removes_all_instances(storage).await;
     modify_creates_cart(storage).await;
     failing_modify_stores_nothing(storage).await;
@@ -992,6 +1019,7 @@ macro_rules! conformance_tests {
             swap_identifier_missing_source,
             swap_identifier_moves_only_named_instance,
             swap_identifier_invalidates_target_version,
+            swap_identifier_onto_itself_keeps_the_cart,
             forget_removes_all_instances,
             modify_creates_cart,
             failing_modify_stores_nothing,
