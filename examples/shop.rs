@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Form, Json, Router};
+use axum_cart::settings::{CartSettings, StorageKind};
 use axum_cart::{
     Cart, CartConfig, CartError, CartLayer, CartManager, CartView, ConditionInput, ItemInput,
     ItemUpdateInput, SessionUserResolver,
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower_sessions::{MemoryStore, Session, SessionManagerLayer, SessionStore};
+use tower_sessions_redis_store::RedisStore;
 
 /// The session key the demo login keeps the user id under.
 const USER_KEY: &str = "user_id";
@@ -484,15 +486,28 @@ pub fn app_with_manager<Store: SessionStore + Clone>(
         .layer(SessionManagerLayer::new(sessions).with_secure(false))
 }
 
-/// The cart configuration from the environment (`CART_STORAGE`, ...).
-async fn config_from_env() -> Result<CartConfig, String> {
-    let storage = std::env::var("CART_STORAGE").unwrap_or_else(|_| "session".to_owned());
-    match storage.as_str() {
-        "session" => Ok(CartConfig::new()),
-        other => Err(format!(
-            "CART_STORAGE={other}: expected session, cache or database"
-        )),
+/// Serves `router` on `HOST:PORT` and prints the address.
+async fn serve(router: Router) {
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
+    let listener = match tokio::net::TcpListener::bind(format!("{host}:{port}")).await {
+        Ok(listener) => listener,
+        Err(e) => fail(&format!("cannot listen on {host}:{port}: {e}")),
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    // Tests and scripts read this line to find the port when PORT=0.
+    println!("shop listening on http://{address}");
+    if let Err(e) = axum::serve(listener, router).await {
+        fail(&format!("server error: {e}"));
     }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("shop: {message}");
+    std::process::exit(1)
 }
 
 #[tokio::main]
@@ -503,31 +518,29 @@ async fn main() {
                 .unwrap_or_else(|_| "info,axum_cart=info".into()),
         )
         .init();
-    let config = match config_from_env().await {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("shop: {message}");
-            std::process::exit(2);
+    // CART_STORAGE, CART_CURRENCY, CART_MAX_ITEMS, ... (see axum_cart::settings::ENV_VARS).
+    let settings = CartSettings::from_env().unwrap_or_else(|e| fail(&e.to_string()));
+    let router = match settings.storage {
+        // With the cache driver the sessions live in Redis too, on the carts' pool, so that
+        // several shop processes serve the same visitors.
+        StorageKind::Cache => {
+            let redis = settings
+                .connect_cache()
+                .await
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            let sessions = RedisStore::new(redis.client().clone());
+            let config = settings
+                .to_config()
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            app(config.with_storage(redis), sessions)
+        }
+        _ => {
+            let config = settings
+                .connect()
+                .await
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            app(config, MemoryStore::default())
         }
     };
-    let router = app(config, MemoryStore::default());
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
-    let listener = match tokio::net::TcpListener::bind(format!("{host}:{port}")).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("shop: cannot listen on {host}:{port}: {e}");
-            std::process::exit(1);
-        }
-    };
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    // Tests and scripts read this line to find the port when PORT=0.
-    println!("shop listening on http://{address}");
-    if let Err(e) = axum::serve(listener, router).await {
-        eprintln!("shop: server error: {e}");
-        std::process::exit(1);
-    }
+    serve(router).await;
 }

@@ -510,6 +510,82 @@ impl CartSettings {
     }
 }
 
+impl CartSettings {
+    /// A [`crate::CartConfig`] with every setting applied, connecting the cache or database
+    /// driver when the settings name one (and migrating the database).
+    pub async fn connect(&self) -> Result<crate::CartConfig, SettingsError> {
+        let config = self.to_config()?;
+        match self.storage {
+            StorageKind::Session | StorageKind::Memory => Ok(config),
+            StorageKind::Cache => Ok(config.with_storage(self.connect_cache().await?)),
+            StorageKind::Database => Ok(config.with_storage(self.connect_database().await?)),
+        }
+    }
+
+    /// The Redis driver these settings describe.
+    #[cfg(feature = "redis")]
+    pub async fn connect_cache(
+        &self,
+    ) -> Result<crate::storage::redis::RedisStorage, SettingsError> {
+        let url = self
+            .cache
+            .url
+            .clone()
+            .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+        let storage = crate::storage::redis::RedisStorage::connect(&url)
+            .await
+            .map_err(|e| {
+                SettingsError::new("cache.url", format!("cannot connect to {url}: {e}"))
+            })?;
+        Ok(storage
+            .with_prefix(&self.cache.prefix)
+            .with_ttl(self.cache_ttl())
+            .with_locking(self.cache.locking))
+    }
+
+    /// The cache driver needs the `redis` feature.
+    #[cfg(not(feature = "redis"))]
+    pub async fn connect_cache(&self) -> Result<crate::MemoryStorage, SettingsError> {
+        Err(SettingsError::new(
+            "storage",
+            "`cache` needs axum-cart's `redis` feature",
+        ))
+    }
+
+    /// The Postgres driver these settings describe, with the bundled migration applied when the
+    /// table is the default `carts`.
+    #[cfg(feature = "postgres")]
+    pub async fn connect_database(
+        &self,
+    ) -> Result<crate::storage::postgres::PostgresStorage, SettingsError> {
+        let url = self.database.url.clone().ok_or_else(|| {
+            SettingsError::new("database.url", "the database driver needs DATABASE_URL")
+        })?;
+        let storage = crate::storage::postgres::PostgresStorage::connect(&url)
+            .await
+            .map_err(|e| SettingsError::new("database.url", format!("cannot connect: {e}")))?
+            .with_table(&self.database.table)
+            .map_err(|e| SettingsError::new("database.table", e.to_string()))?
+            .with_lock_for_update(self.database.lock_for_update);
+        if self.database.table == "carts" {
+            storage
+                .migrate()
+                .await
+                .map_err(|e| SettingsError::new("database.url", e.to_string()))?;
+        }
+        Ok(storage)
+    }
+
+    /// The database driver needs the `postgres` feature.
+    #[cfg(not(feature = "postgres"))]
+    pub async fn connect_database(&self) -> Result<crate::MemoryStorage, SettingsError> {
+        Err(SettingsError::new(
+            "storage",
+            "`database` needs axum-cart's `postgres` feature",
+        ))
+    }
+}
+
 /// The dotted key a TOML error is about, from its position in the text.
 fn toml_error_key(text: &str, error: &toml::de::Error) -> Option<String> {
     let span = error.span()?;
