@@ -131,6 +131,15 @@ async fn a_forced_conflict_reports_both_versions() {
     assert_eq!(body["version_difference"], 1);
     assert_eq!(body["minor"], true);
     assert_eq!(body["identifier"], key.identifier());
+    // Over HTTP: 409 with that body.
+    let response = axum::response::IntoResponse::into_response(error);
+    assert_eq!(response.status(), 409);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let sent: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(sent, body);
     // A creator that loses the race also gets a conflict, not a unique-violation error.
     assert!(matches!(
         storage.save(&key, &cart, None).await,

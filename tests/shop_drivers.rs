@@ -1,0 +1,231 @@
+//! The example shop on the cache and database drivers, as separate processes: two shops sharing
+//! one Redis, and outages of Redis and Postgres seen through HTTP.
+
+mod support;
+
+#[path = "support/redis.rs"]
+mod redis;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn add(client: &reqwest::Client, shop: &str, id: &str) -> reqwest::Response {
+    client
+        .post(format!("{shop}/cart/items"))
+        .json(&json!({"id": id, "name": "Thing", "price": "4.50", "quantity": 2}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+#[tokio::test]
+async fn two_shops_share_carts_through_one_redis() {
+    let prefix = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
+    let envs = [
+        ("CART_STORAGE", "cache"),
+        ("REDIS_URL", &redis::url()),
+        ("CART_CACHE_PREFIX", &prefix),
+    ];
+    let first = support::start_example("shop", &envs);
+    let second = support::start_example("shop", &envs);
+    let shopper = client();
+    let written: Value = add(&shopper, &first.address, "tee")
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The session cookie from the first shop opens the same session and cart on the second.
+    let read: Value = shopper
+        .get(format!("{}/cart", second.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["identifier"], written["identifier"]);
+    assert_eq!(read["items"][0]["id"], "tee");
+    assert_eq!(read["total"], "9.00");
+    // And changes made through the second are seen by the first.
+    add(&shopper, &second.address, "mug").await;
+    let again: Value = shopper
+        .get(format!("{}/cart", first.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["lines"], 2);
+    assert_eq!(again["version"], 2);
+}
+
+/// Freezes a process (SIGSTOP) so it stops answering without losing what it holds.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn expect_unavailable_then_recovery(
+    shop: &str,
+    shopper: &reqwest::Client,
+    freeze: impl FnOnce(),
+    thaw: impl FnOnce(),
+) {
+    assert_eq!(add(shopper, shop, "tee").await.status(), 200);
+    freeze();
+    let started = Instant::now();
+    let response = shopper.get(format!("{shop}/cart")).send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        response.status(),
+        503,
+        "a cart route answers 503 while the store is away"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+    println!("store down: 503 after {elapsed:?}: {}", body["message"]);
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    let health = shopper.get(format!("{shop}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "routes without Cart keep answering");
+    thaw();
+    // Bounded wait for the pool to reconnect; the same process serves carts again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let cart: Value = loop {
+        let response = shopper.get(format!("{shop}/cart")).send().await.unwrap();
+        if response.status() == 200 {
+            break response.json().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        cart["items"][0]["id"], "tee",
+        "nothing stored was lost: {cart}"
+    );
+    assert_eq!(cart["items"][0]["quantity"], 2);
+}
+
+#[tokio::test]
+async fn a_redis_outage_gives_503_and_the_shop_recovers() {
+    let server = redis::OwnRedis::start();
+    let shop = support::start_example(
+        "shop",
+        &[("CART_STORAGE", "cache"), ("REDIS_URL", &server.url())],
+    );
+    let pid = server_pid(server.port);
+    expect_unavailable_then_recovery(
+        &shop.address,
+        &client(),
+        || signal(pid, "-STOP"),
+        || signal(pid, "-CONT"),
+    )
+    .await;
+}
+
+/// The pid of the redis-server listening on `port`.
+fn server_pid(port: u16) -> u32 {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("pgrep -f 'redis-server 127.0.0.1:{port}'"))
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .expect("redis-server pid")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A TCP forwarder to Postgres that the test can take down and bring back on the same port.
+struct Proxy {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start_on(port: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            task: Some(task),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_gives_503_and_the_shop_recovers() {
+    let mut proxy = Proxy::start_on(0).await;
+    let port = proxy.port;
+    let url = database_url().replace(":5432/", &format!(":{port}/"));
+    let shop = support::start_example(
+        "shop",
+        &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)],
+    );
+    let shopper = client();
+    let restarted = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let keep = std::sync::Arc::clone(&restarted);
+    let runtime = tokio::runtime::Handle::current();
+    expect_unavailable_then_recovery(
+        &shop.address,
+        &shopper,
+        || proxy.stop(),
+        move || {
+            let proxy = std::thread::spawn(move || runtime.block_on(Proxy::start_on(port)))
+                .join()
+                .unwrap();
+            *keep.lock().unwrap() = Some(proxy);
+        },
+    )
+    .await;
+    drop(restarted);
+}
