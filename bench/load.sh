@@ -5,7 +5,11 @@
 #
 # (a) a route that never takes Cart, without and with CartLayer;
 # (b) cart read and cart add through the session driver against hand-written handlers that keep
-#     the same cart document in tower-sessions directly.
+#     the same cart document in tower-sessions directly;
+# (c) the same through the cache driver against a plain fred GET + SET of the document, and
+# (d) through the database driver against a plain sqlx SELECT + upsert of the document.
+# (c) and (d) need Redis at REDIS_URL and Postgres at DATABASE_URL (./scripts/test --services-only
+# starts them).
 # Runs alternate A/B in each round so that drift on a shared machine hits both sides alike; the
 # ratios are what to read, not the absolute numbers. Every run is bounded by time (wrk -d).
 set -euo pipefail
@@ -15,6 +19,8 @@ ROUNDS=${2:-3}
 CONNECTIONS=${CONNECTIONS:-16}
 PORT=${PORT:-3900}
 BASE="http://127.0.0.1:$PORT"
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 OUT=bench/results
 mkdir -p "$OUT"
 
@@ -78,6 +84,12 @@ for round in $(seq 1 "$ROUNDS"); do
   run read_cart get /lib/cart /lib
   run add_manual add /manual/cart/items /manual
   run add_cart add /lib/cart/items /lib
+  for driver in redis pg; do
+    run read_manual_$driver get /manual-$driver/cart /manual-$driver
+    run read_cart_$driver get /lib-$driver/cart /lib-$driver
+    run add_manual_$driver add /manual-$driver/cart/items /manual-$driver
+    run add_cart_$driver add /lib-$driver/cart/items /lib-$driver
+  done
 done
 PEAK_KB=$(awk '/VmHWM/{print $2}' /proc/$SERVER/status)
 
@@ -98,5 +110,8 @@ overhead = (1 - med("ping_with_layer") / med("ping_without_layer")) * 100
 print(f"\n(a) CartLayer overhead on a route without Cart: {overhead:+.1f} % (goal < 3 %)")
 print(f"(b) cart read ratio (library / hand-written): {med('read_cart') / med('read_manual'):.3f} (goal >= 0.9)")
 print(f"(b) cart add ratio  (library / hand-written): {med('add_cart') / med('add_manual'):.3f} (goal >= 0.9)")
+for driver, goal in (("redis", 0.85), ("pg", 0.85)):
+    print(f"({'c' if driver == 'redis' else 'd'}) {driver} read ratio (library / hand-written): {med('read_cart_' + driver) / med('read_manual_' + driver):.3f} (goal >= {goal})")
+    print(f"({'c' if driver == 'redis' else 'd'}) {driver} add ratio  (library / hand-written): {med('add_cart_' + driver) / med('add_manual_' + driver):.3f} (goal >= {goal})")
 print(f"peak server memory (VmHWM): {int(sys.argv[2]) / 1024:.1f} MiB")
 PY
