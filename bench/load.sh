@@ -34,39 +34,55 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q listening "$OUT/server.log" && break; sleep 0.1; done
 grep -q listening "$OUT/server.log" || { echo "bench server did not start"; cat "$OUT/server.log"; exit 1; }
 
-# A fresh session (cookie header) for one run, with one cart line in it already.
-session_cookie() { # $1 = /lib or /manual
-  local jar; jar=$(mktemp)
-  curl -s -c "$jar" -H 'content-type: application/json' \
-    -d '{"id":"seed","name":"Seed","price":"1.00","quantity":1}' "$BASE$1/cart/items" >/dev/null
-  awk '$6=="id"{print "id="$7}' "$jar"; rm -f "$jar"
+# Fresh sessions (cookie headers, comma-separated) for one run, each with one cart line already:
+# one visitor per connection, as real traffic has, so that runs measure the driver and not 16
+# connections fighting over a single cart.
+session_cookies() { # $1 = /lib, /manual, ...
+  local jar cookies=""
+  for _ in $(seq 1 "$CONNECTIONS"); do
+    jar=$(mktemp)
+    curl -s -c "$jar" -H 'content-type: application/json' \
+      -d '{"id":"seed","name":"Seed","price":"1.00","quantity":1}' "$BASE$1/cart/items" >/dev/null
+    cookies="$cookies${cookies:+,}$(awk '$6=="id"{print "id="$7}' "$jar")"
+    rm -f "$jar"
+  done
+  echo "$cookies"
 }
 
-cat >"$OUT/add.lua" <<'LUA'
-local counter = 0
-local path = os.getenv("WRK_PATH")
-local cookie = os.getenv("WRK_COOKIE")
-request = function()
+cat >"$OUT/cookies.lua" <<'LUA'
+cookies = {}
+for cookie in string.gmatch(os.getenv("WRK_COOKIES") or "", "[^,]+") do table.insert(cookies, cookie) end
+counter = 0
+function next_cookie()
   counter = counter + 1
+  if #cookies == 0 then return nil end
+  return cookies[(counter % #cookies) + 1]
+end
+LUA
+cat "$OUT/cookies.lua" - >"$OUT/add.lua" <<'LUA'
+local path = os.getenv("WRK_PATH")
+request = function()
+  local cookie = next_cookie()
   local id = "sku-" .. (counter % 50)
   local body = '{"id":"' .. id .. '","name":"Item ' .. id .. '","price":"10.99","quantity":1}'
   return wrk.format("POST", path, {["Content-Type"] = "application/json", ["Cookie"] = cookie}, body)
 end
 LUA
-cat >"$OUT/get.lua" <<'LUA'
+cat "$OUT/cookies.lua" - >"$OUT/get.lua" <<'LUA'
 local path = os.getenv("WRK_PATH")
-local cookie = os.getenv("WRK_COOKIE")
 request = function()
-  return wrk.format("GET", path, {["Cookie"] = cookie})
+  local cookie = next_cookie()
+  if cookie then return wrk.format("GET", path, {["Cookie"] = cookie}) end
+  return wrk.format("GET", path)
 end
 LUA
 
 # run NAME METHOD(get|add) PATH [cookie-prefix] -> appends "name rps p50 p90 p99 errors" to $OUT/runs.txt
 run() {
   local name=$1 script=$2 path=$3 prefix=${4:-}
-  local cookie=""; [ -n "$prefix" ] && cookie=$(session_cookie "$prefix")
+  local cookies=""; [ -n "$prefix" ] && cookies=$(session_cookies "$prefix")
   local log="$OUT/$name.wrk"
-  WRK_PATH=$path WRK_COOKIE=$cookie wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
+  WRK_PATH=$path WRK_COOKIES=$cookies wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
     -s "$OUT/$script.lua" "$BASE" >"$log"
   local rps p50 p90 p99 errors
   rps=$(awk '/Requests\/sec/{print $2}' "$log")
@@ -78,17 +94,16 @@ run() {
 : >"$OUT/runs.txt"
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS"
-  run ping_without_layer get /plain/ping
-  run ping_with_layer get /layered/ping
-  run read_manual get /manual/cart /manual
-  run read_cart get /lib/cart /lib
-  run add_manual add /manual/cart/items /manual
-  run add_cart add /lib/cart/items /lib
+  # pair BASELINE CANDIDATE ...: the side that goes first alternates between rounds.
+  pair() {
+    if (( round % 2 )); then run "$@"; run "${@:5}"; else run "${@:5}"; run "${@:1:4}"; fi
+  }
+  pair ping_without_layer get /plain/ping "" ping_with_layer get /layered/ping ""
+  pair read_manual get /manual/cart /manual read_cart get /lib/cart /lib
+  pair add_manual add /manual/cart/items /manual add_cart add /lib/cart/items /lib
   for driver in redis pg; do
-    run read_manual_$driver get /manual-$driver/cart /manual-$driver
-    run read_cart_$driver get /lib-$driver/cart /lib-$driver
-    run add_manual_$driver add /manual-$driver/cart/items /manual-$driver
-    run add_cart_$driver add /lib-$driver/cart/items /lib-$driver
+    pair read_manual_$driver get /manual-$driver/cart /manual-$driver read_cart_$driver get /lib-$driver/cart /lib-$driver
+    pair add_manual_$driver add /manual-$driver/cart/items /manual-$driver add_cart_$driver add /lib-$driver/cart/items /lib-$driver
   done
 done
 PEAK_KB=$(awk '/VmHWM/{print $2}' /proc/$SERVER/status)
