@@ -39,7 +39,7 @@ grep -q listening "$OUT/server.log" || { echo "bench server did not start"; cat 
 # connections fighting over a single cart.
 session_cookies() { # $1 = /lib, /manual, ...
   local jar cookies=""
-  for _ in $(seq 1 "$CONNECTIONS"); do
+  for _ in $(seq 1 $((CONNECTIONS * 4))); do
     jar=$(mktemp)
     curl -s -c "$jar" -H 'content-type: application/json' \
       -d '{"id":"seed","name":"Seed","price":"1.00","quantity":1}' "$BASE$1/cart/items" >/dev/null

@@ -91,12 +91,20 @@ async fn manual_add(
 
 /// The hand-written handlers' cart key for this visitor, minted into the session on first use.
 async fn manual_identifier(session: &Session) -> Result<String, (StatusCode, String)> {
-    let unavailable = |e: tower_sessions::session::Error| (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-    if let Some(id) = session.get::<String>("manual_id").await.map_err(unavailable)? {
+    let unavailable =
+        |e: tower_sessions::session::Error| (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    if let Some(id) = session
+        .get::<String>("manual_id")
+        .await
+        .map_err(unavailable)?
+    {
         return Ok(id);
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
-    session.insert("manual_id", &id).await.map_err(unavailable)?;
+    session
+        .insert("manual_id", &id)
+        .await
+        .map_err(unavailable)?;
     Ok(id)
 }
 
@@ -150,7 +158,13 @@ mod manual_redis {
         let mut cart = parse_document(document)?;
         let json = add_item(&mut cart, item)?;
         let _: () = pool
-            .set(key, json, Some(fred::types::Expiration::EX(86_400)), None, false)
+            .set(
+                key,
+                json,
+                Some(fred::types::Expiration::EX(86_400)),
+                None,
+                false,
+            )
             .await
             .map_err(unavailable)?;
         manual_view(&cart)
@@ -174,12 +188,13 @@ mod manual_pg {
         session: Session,
     ) -> Result<Json<CartView>, (StatusCode, String)> {
         let id = manual_identifier(&session).await?;
-        let document: Option<String> =
-            sqlx::query_scalar("SELECT document::text FROM bench_manual_carts WHERE identifier = $1")
-                .bind(id)
-                .fetch_optional(&pool)
-                .await
-                .map_err(unavailable)?;
+        let document: Option<String> = sqlx::query_scalar(
+            "SELECT document::text FROM bench_manual_carts WHERE identifier = $1",
+        )
+        .bind(id)
+        .fetch_optional(&pool)
+        .await
+        .map_err(unavailable)?;
         manual_view(&parse_document(document)?)
     }
 
@@ -189,12 +204,13 @@ mod manual_pg {
         Json(item): Json<ItemInput>,
     ) -> Result<Json<CartView>, (StatusCode, String)> {
         let id = manual_identifier(&session).await?;
-        let document: Option<String> =
-            sqlx::query_scalar("SELECT document::text FROM bench_manual_carts WHERE identifier = $1")
-                .bind(&id)
-                .fetch_optional(&pool)
-                .await
-                .map_err(unavailable)?;
+        let document: Option<String> = sqlx::query_scalar(
+            "SELECT document::text FROM bench_manual_carts WHERE identifier = $1",
+        )
+        .bind(&id)
+        .fetch_optional(&pool)
+        .await
+        .map_err(unavailable)?;
         let mut cart = parse_document(document)?;
         let json = add_item(&mut cart, item)?;
         sqlx::query(
@@ -227,14 +243,21 @@ impl Backends {
         let mut backends = Backends::default();
         #[cfg(feature = "redis")]
         if let Ok(url) = std::env::var("REDIS_URL") {
-            let storage = axum_cart::RedisStorage::connect(&url).await.expect("connect to Redis");
+            let storage = axum_cart::RedisStorage::connect(&url)
+                .await
+                .expect("connect to Redis");
             backends.redis = Some(storage.with_prefix("bench-cart"));
         }
         #[cfg(feature = "postgres")]
         if let Ok(url) = std::env::var("DATABASE_URL") {
-            let storage = axum_cart::PostgresStorage::connect(&url).await.expect("connect to Postgres");
+            let storage = axum_cart::PostgresStorage::connect(&url)
+                .await
+                .expect("connect to Postgres");
             storage.migrate().await.expect("migrate");
-            sqlx::query(manual_pg::TABLE).execute(storage.pool()).await.expect("manual table");
+            sqlx::query(manual_pg::TABLE)
+                .execute(storage.pool())
+                .await
+                .expect("manual table");
             backends.postgres = Some(storage);
         }
         backends
@@ -274,7 +297,9 @@ pub fn app_with(backends: Backends) -> Router {
                 Router::new()
                     .route("/cart", get(lib_show))
                     .route("/cart/items", post(lib_add))
-                    .layer(CartLayer::new(CartConfig::new().with_storage(redis).with_limits(limits()))),
+                    .layer(CartLayer::new(
+                        CartConfig::new().with_storage(redis).with_limits(limits()),
+                    )),
             )
             .nest(
                 "/manual-redis",
@@ -293,7 +318,11 @@ pub fn app_with(backends: Backends) -> Router {
                 Router::new()
                     .route("/cart", get(lib_show))
                     .route("/cart/items", post(lib_add))
-                    .layer(CartLayer::new(CartConfig::new().with_storage(postgres).with_limits(limits()))),
+                    .layer(CartLayer::new(
+                        CartConfig::new()
+                            .with_storage(postgres)
+                            .with_limits(limits()),
+                    )),
             )
             .nest(
                 "/manual-pg",

@@ -557,8 +557,18 @@ impl Cart {
                 input.quantity.unsigned_abs(),
             ));
         }
-        let currency = self.load_cached().await?.value.currency();
-        self.add(input.into_item(currency)?).await
+        let id = input.id.clone();
+        // Prices are parsed in the stored cart's currency inside the change itself, so adding
+        // costs no read besides the one the write does anyway.
+        self.commit(
+            "add",
+            |cart| {
+                let item = input.clone().into_item(cart.currency())?;
+                cart.add(item).cloned()
+            },
+            |_| CartEventKind::ItemAdded { id },
+        )
+        .await
     }
 
     /// Adds several lines: all or none.
@@ -578,9 +588,18 @@ impl Cart {
         id: &str,
         update: ItemUpdate,
     ) -> Result<Option<CartItem>, CartError> {
+        self.update_with(id, |_| Ok(update.clone())).await
+    }
+
+    /// `update` with the change built from the stored cart's currency.
+    async fn update_with(
+        &self,
+        id: &str,
+        update: impl Fn(crate::cart::Currency) -> Result<ItemUpdate, CartError> + Send + Sync,
+    ) -> Result<Option<CartItem>, CartError> {
         self.commit(
             "update",
-            |cart| Ok(cart.update(id, update.clone())?.cloned()),
+            |cart| Ok(cart.update(id, update(cart.currency())?)?.cloned()),
             |line: &Option<CartItem>| match line {
                 Some(_) => CartEventKind::ItemUpdated { id: id.to_owned() },
                 None => CartEventKind::ItemRemoved { id: id.to_owned() },
@@ -595,8 +614,8 @@ impl Cart {
         id: &str,
         input: ItemUpdateInput,
     ) -> Result<Option<CartItem>, CartError> {
-        let currency = self.load_cached().await?.value.currency();
-        self.update(id, input.into_update(currency)?).await
+        self.update_with(id, |currency| input.clone().into_update(currency))
+            .await
     }
 
     /// Sets the quantity of a line; 0 or less removes it.
