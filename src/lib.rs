@@ -26,7 +26,7 @@ pub use manager::{CartManager, StorageChoice};
 pub use settings::{CartSettings, SettingsError};
 pub use storage::{
     CartKey, CartStorage, DualWriteStorage, MemoryStorage, MigrateOptions, MigrationReport,
-    Modified, ModifyOptions, SessionStorage, StorageError, Versioned,
+    Modified, ModifyOptions, SessionStorage, StorageError, Versioned, migrate, migrate_identifier,
 };
 pub use view::CartView;
 

@@ -1,0 +1,137 @@
+//! Moving 10 000 carts between real drivers: memory → Redis, Redis → Postgres, Postgres → Redis.
+//! Every cart's items, conditions, metadata and totals survive; a re-run copies nothing; a dry run
+//! writes nothing; a newer target cart is left alone.
+
+mod support;
+
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/redis.rs"]
+mod redis;
+
+use axum_cart::{
+    CartContents, CartItem, CartKey, CartStorage, Condition, ConditionTarget, Currency,
+    MemoryStorage, MigrateOptions, Money, Rule, migrate,
+};
+
+const CARTS: usize = 10_000;
+
+fn cart(i: usize) -> CartContents {
+    let usd = |minor: i64| Money::from_minor(minor, Currency::USD);
+    let mut cart = CartContents::new(Currency::USD);
+    cart.add(
+        CartItem::new(format!("sku-{}", i % 97), "Thing", usd(100 + (i as i64 % 5000)), 1 + (i % 4) as u32)
+            .with_attribute("size", ["S", "M", "L"][i % 3])
+            .with_condition(Condition::new("member", "discount", ConditionTarget::Item, "-5%").unwrap()),
+    )
+    .unwrap();
+    if i % 2 == 0 {
+        cart.add(CartItem::new("gift", "Gift wrap", usd(250), 1)).unwrap();
+    }
+    cart.add_condition(
+        Condition::new("bulk", "discount", ConditionTarget::Subtotal, "-10%")
+            .unwrap()
+            .with_rule(Rule::MinQuantity { value: 3 }),
+    )
+    .unwrap();
+    cart.add_shipping("ground", "+4.99").unwrap();
+    cart.set_metadata("source", serde_json::json!({"campaign": i % 7})).unwrap();
+    cart
+}
+
+fn key(run: &str, i: usize) -> CartKey {
+    CartKey::new(format!("{run}-guest-{i}"), if i % 10 == 0 { "wishlist" } else { "default" })
+}
+
+async fn fill(storage: &dyn CartStorage, run: &str) {
+    for i in 0..CARTS {
+        storage.save(&key(run, i), &cart(i), None).await.unwrap();
+    }
+}
+
+/// Copies `from` → `to` and checks everything the issue promises.
+async fn check_move(from: &dyn CartStorage, to: &dyn CartStorage, run: &str) {
+    let dry = migrate(from, to, MigrateOptions { batch_size: 1000, dry_run: true, progress: None }).await.unwrap();
+    assert_eq!(dry.copied as usize, CARTS);
+    assert!(to.load(&key(run, 1)).await.unwrap().is_none(), "a dry run writes nothing");
+
+    // A target cart written after the source's copy is newer, and must survive the move.
+    let newer = key(run, 3);
+    let mut theirs = CartContents::new(Currency::USD);
+    theirs.add(CartItem::new("kept", "Kept", Money::from_minor(1, Currency::USD), 1)).unwrap();
+    // updated_at has second resolution in some drivers: make sure the target is strictly newer.
+    let source_at = from.load(&newer).await.unwrap().unwrap().updated_at.unwrap();
+    while time::OffsetDateTime::now_utc().unix_timestamp() <= source_at.unix_timestamp() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    to.save(&newer, &theirs, None).await.unwrap();
+
+    let report = migrate(from, to, MigrateOptions { batch_size: 1000, dry_run: false, progress: None }).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+    assert_eq!(report.copied as usize, CARTS - 1);
+    assert_eq!(report.target_newer, vec![newer.clone()]);
+    assert!(to.load(&newer).await.unwrap().unwrap().value.has("kept"));
+
+    for i in (0..CARTS).filter(|i| *i != 3) {
+        let source = from.load(&key(run, i)).await.unwrap().unwrap().value;
+        let copied = to.load(&key(run, i)).await.unwrap().unwrap().value;
+        assert_eq!(copied, source, "cart {i}");
+        assert_eq!(copied.totals().unwrap(), source.totals().unwrap(), "totals of cart {i}");
+    }
+
+    let again = migrate(from, to, MigrateOptions::default()).await.unwrap();
+    assert_eq!(again.copied, 0, "a re-run copies nothing");
+    assert_eq!(again.unchanged as usize, CARTS - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_carts_memory_to_redis() {
+    let memory = MemoryStorage::new();
+    fill(&memory, "m2r").await;
+    let redis = redis::fresh_storage().await;
+    check_move(&memory, &redis, "m2r").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_carts_redis_to_postgres_and_postgres_to_redis() {
+    let redis = redis::fresh_storage().await;
+    fill(&redis, "r2p").await;
+    let postgres = pg::fresh_storage().await;
+    check_move(&redis, &postgres, "r2p").await;
+
+    let back = redis::fresh_storage().await;
+    let postgres_only = pg::fresh_storage().await;
+    fill(&postgres_only, "p2r").await;
+    check_move(&postgres_only, &back, "p2r").await;
+}
+
+#[tokio::test]
+async fn the_migrate_example_reports_and_is_idempotent() {
+    let redis = redis::fresh_storage().await;
+    for i in 0..30 {
+        redis.save(&key("cli", i), &cart(i), None).await.unwrap();
+    }
+    let postgres = pg::fresh_storage().await;
+    let url = pg::test_database_url().await;
+    let run = |extra: &[&str]| {
+        let output = std::process::Command::new(support::example_path("migrate"))
+            .args(["--from", "cache", "--to", "database", "--batch-size", "7"])
+            .args(extra)
+            .env("REDIS_URL", redis::url())
+            .env("CART_CACHE_PREFIX", redis.prefix())
+            .env("DATABASE_URL", &url)
+            .env("CART_DB_TABLE", postgres.table())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    assert!(dry.contains("dry run: scanned 30, copied 30"), "{dry}");
+    assert!(postgres.load(&key("cli", 0)).await.unwrap().is_none());
+    let done = run(&[]);
+    assert!(done.contains("done: scanned 30, copied 30, skipped 0"), "{done}");
+    assert_eq!(postgres.load(&key("cli", 5)).await.unwrap().unwrap().value, cart(5));
+    let again = run(&[]);
+    assert!(again.contains("copied 0, skipped 30 (unchanged 30"), "{again}");
+}
