@@ -16,17 +16,27 @@ use std::sync::Arc;
 use axum_cart::settings::{CartSettings, StorageKind};
 use axum_cart::{CartStorage, MigrateOptions, MigrationReport, migrate};
 
-const USAGE: &str = "usage: migrate --from cache|database --to cache|database [--dry-run] [--batch-size N]";
+const USAGE: &str =
+    "usage: migrate --from cache|database --to cache|database [--dry-run] [--batch-size N]";
 
 async fn open(settings: &CartSettings, kind: &str) -> Result<Arc<dyn CartStorage>, String> {
     let kind: StorageKind = match kind {
         "cache" => StorageKind::Cache,
         "database" => StorageKind::Database,
-        other => return Err(format!("`{other}` cannot be migrated: expected cache or database")),
+        other => {
+            return Err(format!(
+                "`{other}` cannot be migrated: expected cache or database"
+            ));
+        }
     };
     Ok(match kind {
         StorageKind::Cache => Arc::new(settings.connect_cache().await.map_err(|e| e.to_string())?),
-        _ => Arc::new(settings.connect_database().await.map_err(|e| e.to_string())?),
+        _ => Arc::new(
+            settings
+                .connect_database()
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
     })
 }
 
@@ -37,12 +47,18 @@ fn draw(report: &MigrationReport) {
     let width = 30u64;
     let copied = report.copied * width / scanned;
     let skipped = report.skipped() * width / scanned;
-    let failed = width.saturating_sub(copied + skipped).min(report.failed.len() as u64 * width / scanned + 1);
+    let failed = width
+        .saturating_sub(copied + skipped)
+        .min(report.failed.len() as u64 * width / scanned + 1);
     let bar = format!(
         "{}{}{}",
         "#".repeat(copied as usize),
         "=".repeat(skipped as usize),
-        "!".repeat(if report.failed.is_empty() { 0 } else { failed as usize })
+        "!".repeat(if report.failed.is_empty() {
+            0
+        } else {
+            failed as usize
+        })
     );
     print!(
         "\r[{bar:<30}] scanned {} | copied {} | skipped {} | failed {}",
@@ -93,13 +109,21 @@ async fn main() -> ExitCode {
         let target = open(&settings, &to).await?;
         println!(
             "{} carts from {from} to {to} in batches of {batch_size}",
-            if dry_run { "counting (dry run)" } else { "copying" }
+            if dry_run {
+                "counting (dry run)"
+            } else {
+                "copying"
+            }
         );
         let progress = |report: &MigrationReport| draw(report);
         let report = migrate(
             source.as_ref(),
             target.as_ref(),
-            MigrateOptions { batch_size, dry_run, progress: Some(&progress) },
+            MigrateOptions {
+                batch_size,
+                dry_run,
+                progress: Some(&progress),
+            },
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -126,7 +150,11 @@ async fn main() -> ExitCode {
             for (key, error) in &report.failed {
                 println!("  failed: {key}: {error}");
             }
-            if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(message) => {
             eprintln!("migrate: {message}");

@@ -20,13 +20,21 @@ fn cart(i: usize) -> CartContents {
     let usd = |minor: i64| Money::from_minor(minor, Currency::USD);
     let mut cart = CartContents::new(Currency::USD);
     cart.add(
-        CartItem::new(format!("sku-{}", i % 97), "Thing", usd(100 + (i as i64 % 5000)), 1 + (i % 4) as u32)
-            .with_attribute("size", ["S", "M", "L"][i % 3])
-            .with_condition(Condition::new("member", "discount", ConditionTarget::Item, "-5%").unwrap()),
+        CartItem::new(
+            format!("sku-{}", i % 97),
+            "Thing",
+            usd(100 + (i as i64 % 5000)),
+            1 + (i % 4) as u32,
+        )
+        .with_attribute("size", ["S", "M", "L"][i % 3])
+        .with_condition(
+            Condition::new("member", "discount", ConditionTarget::Item, "-5%").unwrap(),
+        ),
     )
     .unwrap();
     if i % 2 == 0 {
-        cart.add(CartItem::new("gift", "Gift wrap", usd(250), 1)).unwrap();
+        cart.add(CartItem::new("gift", "Gift wrap", usd(250), 1))
+            .unwrap();
     }
     cart.add_condition(
         Condition::new("bulk", "discount", ConditionTarget::Subtotal, "-10%")
@@ -35,49 +43,110 @@ fn cart(i: usize) -> CartContents {
     )
     .unwrap();
     cart.add_shipping("ground", "+4.99").unwrap();
-    cart.set_metadata("source", serde_json::json!({"campaign": i % 7})).unwrap();
+    cart.set_metadata("source", serde_json::json!({"campaign": i % 7}))
+        .unwrap();
     cart
 }
 
 fn key(run: &str, i: usize) -> CartKey {
-    CartKey::new(format!("{run}-guest-{i}"), if i % 10 == 0 { "wishlist" } else { "default" })
+    CartKey::new(
+        format!("{run}-guest-{i}"),
+        if i % 10 == 0 { "wishlist" } else { "default" },
+    )
+}
+
+/// Runs `each` for every cart number, 32 at a time (the backends are remote: hide round trips).
+async fn for_every_cart<F, Fut>(each: F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_util::StreamExt;
+    futures_util::stream::iter(0..CARTS)
+        .for_each_concurrent(32, each)
+        .await;
 }
 
 async fn fill(storage: &dyn CartStorage, run: &str) {
-    for i in 0..CARTS {
+    for_every_cart(|i| async move {
         storage.save(&key(run, i), &cart(i), None).await.unwrap();
-    }
+    })
+    .await;
 }
 
 /// Copies `from` → `to` and checks everything the issue promises.
 async fn check_move(from: &dyn CartStorage, to: &dyn CartStorage, run: &str) {
-    let dry = migrate(from, to, MigrateOptions { batch_size: 1000, dry_run: true, progress: None }).await.unwrap();
+    let dry = migrate(
+        from,
+        to,
+        MigrateOptions {
+            batch_size: 1000,
+            dry_run: true,
+            progress: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(dry.copied as usize, CARTS);
-    assert!(to.load(&key(run, 1)).await.unwrap().is_none(), "a dry run writes nothing");
+    assert!(
+        to.load(&key(run, 1)).await.unwrap().is_none(),
+        "a dry run writes nothing"
+    );
 
     // A target cart written after the source's copy is newer, and must survive the move.
     let newer = key(run, 3);
     let mut theirs = CartContents::new(Currency::USD);
-    theirs.add(CartItem::new("kept", "Kept", Money::from_minor(1, Currency::USD), 1)).unwrap();
+    theirs
+        .add(CartItem::new(
+            "kept",
+            "Kept",
+            Money::from_minor(1, Currency::USD),
+            1,
+        ))
+        .unwrap();
     // updated_at has second resolution in some drivers: make sure the target is strictly newer.
-    let source_at = from.load(&newer).await.unwrap().unwrap().updated_at.unwrap();
+    let source_at = from
+        .load(&newer)
+        .await
+        .unwrap()
+        .unwrap()
+        .updated_at
+        .unwrap();
     while time::OffsetDateTime::now_utc().unix_timestamp() <= source_at.unix_timestamp() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     to.save(&newer, &theirs, None).await.unwrap();
 
-    let report = migrate(from, to, MigrateOptions { batch_size: 1000, dry_run: false, progress: None }).await.unwrap();
+    let report = migrate(
+        from,
+        to,
+        MigrateOptions {
+            batch_size: 1000,
+            dry_run: false,
+            progress: None,
+        },
+    )
+    .await
+    .unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed.first());
     assert_eq!(report.copied as usize, CARTS - 1);
     assert_eq!(report.target_newer, vec![newer.clone()]);
     assert!(to.load(&newer).await.unwrap().unwrap().value.has("kept"));
 
-    for i in (0..CARTS).filter(|i| *i != 3) {
+    for_every_cart(|i| async move {
+        if i == 3 {
+            return;
+        }
         let source = from.load(&key(run, i)).await.unwrap().unwrap().value;
         let copied = to.load(&key(run, i)).await.unwrap().unwrap().value;
         assert_eq!(copied, source, "cart {i}");
-        assert_eq!(copied.totals().unwrap(), source.totals().unwrap(), "totals of cart {i}");
-    }
+        assert_eq!(
+            copied.totals().unwrap(),
+            source.totals().unwrap(),
+            "totals of cart {i}"
+        );
+    })
+    .await;
 
     let again = migrate(from, to, MigrateOptions::default()).await.unwrap();
     assert_eq!(again.copied, 0, "a re-run copies nothing");
@@ -130,8 +199,17 @@ async fn the_migrate_example_reports_and_is_idempotent() {
     assert!(dry.contains("dry run: scanned 30, copied 30"), "{dry}");
     assert!(postgres.load(&key("cli", 0)).await.unwrap().is_none());
     let done = run(&[]);
-    assert!(done.contains("done: scanned 30, copied 30, skipped 0"), "{done}");
-    assert_eq!(postgres.load(&key("cli", 5)).await.unwrap().unwrap().value, cart(5));
+    assert!(
+        done.contains("done: scanned 30, copied 30, skipped 0"),
+        "{done}"
+    );
+    assert_eq!(
+        postgres.load(&key("cli", 5)).await.unwrap().unwrap().value,
+        cart(5)
+    );
     let again = run(&[]);
-    assert!(again.contains("copied 0, skipped 30 (unchanged 30"), "{again}");
+    assert!(
+        again.contains("copied 0, skipped 30 (unchanged 30"),
+        "{again}"
+    );
 }

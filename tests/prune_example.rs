@@ -21,11 +21,23 @@ fn run_prune(url: &str, args: &[&str]) -> String {
 async fn the_prune_example_counts_then_deletes_in_batches() {
     let storage = pg::fresh_storage().await;
     let mut cart = CartContents::new(Currency::USD);
-    cart.add(CartItem::new("a", "Apple", Money::parse("1.00", Currency::USD).unwrap(), 1)).unwrap();
+    cart.add(CartItem::new(
+        "a",
+        "Apple",
+        Money::parse("1.00", Currency::USD).unwrap(),
+        1,
+    ))
+    .unwrap();
     for i in 0..25 {
-        storage.save(&CartKey::new(format!("stale-{i}"), "default"), &cart, None).await.unwrap();
+        storage
+            .save(&CartKey::new(format!("stale-{i}"), "default"), &cart, None)
+            .await
+            .unwrap();
     }
-    storage.save(&CartKey::new("recent", "default"), &cart, None).await.unwrap();
+    storage
+        .save(&CartKey::new("recent", "default"), &cart, None)
+        .await
+        .unwrap();
     sqlx::query(&format!(
         "UPDATE {} SET updated_at = now() - interval '8 days' WHERE identifier LIKE 'stale-%'",
         storage.table()
@@ -36,13 +48,48 @@ async fn the_prune_example_counts_then_deletes_in_batches() {
     let url = pg::test_database_url().await;
     let table = storage.table().to_owned();
 
-    let dry = run_prune(&url, &["--days", "7", "--dry-run", "--batch-size", "10", "--table", &table]);
+    let dry = run_prune(
+        &url,
+        &[
+            "--days",
+            "7",
+            "--dry-run",
+            "--batch-size",
+            "10",
+            "--table",
+            &table,
+        ],
+    );
     assert!(dry.contains("dry run: 25 carts would be deleted"), "{dry}");
-    assert!(storage.load(&CartKey::new("stale-0", "default")).await.unwrap().is_some());
+    assert!(
+        storage
+            .load(&CartKey::new("stale-0", "default"))
+            .await
+            .unwrap()
+            .is_some()
+    );
 
-    let real = run_prune(&url, &["--days", "7", "--batch-size", "10", "--table", &table]);
-    assert!(real.contains("deleted 10 so far") && real.contains("deleted 20 so far"), "{real}");
+    let real = run_prune(
+        &url,
+        &["--days", "7", "--batch-size", "10", "--table", &table],
+    );
+    assert!(
+        real.contains("deleted 10 so far") && real.contains("deleted 20 so far"),
+        "{real}"
+    );
     assert!(real.contains("matched 25, deleted 25"), "{real}");
-    assert!(storage.load(&CartKey::new("stale-0", "default")).await.unwrap().is_none());
-    assert!(storage.load(&CartKey::new("recent", "default")).await.unwrap().is_some());
+    assert!(
+        storage
+            .load(&CartKey::new("stale-0", "default"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        storage
+            .load(&CartKey::new("recent", "default"))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -101,12 +101,7 @@ pub async fn migrate(
     let mut cursor = None;
     loop {
         let ScanPage { keys, next } = from.scan(cursor, options.batch_size.max(1)).await?;
-        for key in keys {
-            report.scanned += 1;
-            if let Err(error) = copy_one(from, to, &key, options.dry_run, &mut report).await {
-                report.failed.push((key, error.to_string()));
-            }
-        }
+        copy_all(from, to, keys, options.dry_run, &mut report).await;
         if let Some(progress) = options.progress {
             progress(&report);
         }
@@ -142,14 +137,54 @@ pub async fn migrate_identifier(
     dry_run: bool,
 ) -> Result<MigrationReport, StorageError> {
     let mut report = MigrationReport::default();
-    for instance in from.instances(identifier).await? {
-        let key = CartKey::new(identifier, instance);
+    let keys = from
+        .instances(identifier)
+        .await?
+        .into_iter()
+        .map(|instance| CartKey::new(identifier, instance))
+        .collect();
+    copy_all(from, to, keys, dry_run, &mut report).await;
+    Ok(report)
+}
+
+/// Carts copied at once: enough to hide network round trips, few enough to spare the backends.
+const CONCURRENT_COPIES: usize = 16;
+
+enum Outcome {
+    Copied,
+    Unchanged,
+    TargetNewer,
+    Vanished,
+}
+
+/// Copies `keys`, several at a time, and adds what happened to `report`.
+async fn copy_all(
+    from: &dyn CartStorage,
+    to: &dyn CartStorage,
+    keys: Vec<CartKey>,
+    dry_run: bool,
+    report: &mut MigrationReport,
+) {
+    use futures_util::StreamExt;
+    let outcomes: Vec<(CartKey, Result<Outcome, StorageError>)> = futures_util::stream::iter(keys)
+        .map(|key| async move {
+            let outcome = copy_one(from, to, &key, dry_run).await;
+            (key, outcome)
+        })
+        .buffer_unordered(CONCURRENT_COPIES)
+        .collect()
+        .await;
+    for (key, outcome) in outcomes {
         report.scanned += 1;
-        if let Err(error) = copy_one(from, to, &key, dry_run, &mut report).await {
-            report.failed.push((key, error.to_string()));
+        match outcome {
+            Ok(Outcome::Copied) => report.copied += 1,
+            Ok(Outcome::Unchanged) => report.unchanged += 1,
+            Ok(Outcome::TargetNewer) => report.target_newer.push(key),
+            Ok(Outcome::Vanished) => report.vanished += 1,
+            Err(error) => report.failed.push((key, error.to_string())),
         }
     }
-    Ok(report)
+    report.target_newer.sort();
 }
 
 async fn copy_one(
@@ -157,24 +192,21 @@ async fn copy_one(
     to: &dyn CartStorage,
     key: &CartKey,
     dry_run: bool,
-    report: &mut MigrationReport,
-) -> Result<(), StorageError> {
+) -> Result<Outcome, StorageError> {
     let Some(source) = from.load(key).await? else {
-        report.vanished += 1;
-        return Ok(());
+        return Ok(Outcome::Vanished);
     };
     let target = to.load(key).await?;
-    match decide(&source, target.as_ref()) {
-        Decision::Unchanged => report.unchanged += 1,
-        Decision::TargetNewer => report.target_newer.push(key.clone()),
+    Ok(match decide(&source, target.as_ref()) {
+        Decision::Unchanged => Outcome::Unchanged,
+        Decision::TargetNewer => Outcome::TargetNewer,
         Decision::Copy { expected } => {
             if !dry_run {
                 to.save(key, &source.value, expected).await?;
             }
-            report.copied += 1;
+            Outcome::Copied
         }
-    }
-    Ok(())
+    })
 }
 
 /// Writes go to both drivers; reads prefer the new one and fall back to the old one, copying the
