@@ -3,6 +3,9 @@
 
 mod support;
 
+#[path = "support/pg.rs"]
+mod pg;
+
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -262,4 +265,12 @@ async fn storefront_in_a_real_browser_with_the_session_driver() {
     let driver = start_chromedriver();
     let shop = support::start_example("shop", &[("CART_STORAGE", "session")]);
     storefront_scenario(&shop.address, &driver, "storefront-session.png").await;
+}
+
+#[tokio::test]
+async fn storefront_in_a_real_browser_with_the_database_driver() {
+    let driver = start_chromedriver();
+    let url = pg::test_database_url().await;
+    let shop = support::start_example("shop", &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)]);
+    storefront_scenario(&shop.address, &driver, "storefront-database.png").await;
 }
