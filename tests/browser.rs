@@ -271,6 +271,9 @@ async fn storefront_in_a_real_browser_with_the_session_driver() {
 async fn storefront_in_a_real_browser_with_the_database_driver() {
     let driver = start_chromedriver();
     let url = pg::test_database_url().await;
-    let shop = support::start_example("shop", &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)]);
+    let shop = support::start_example(
+        "shop",
+        &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)],
+    );
     storefront_scenario(&shop.address, &driver, "storefront-database.png").await;
 }
