@@ -1,14 +1,18 @@
 //! The Postgres driver against a real server: versions, conflicts, concurrency in both modes,
 //! statement counts, abandoned carts and pruning, and outages.
 
+#[path = "support/hammer.rs"]
+mod hammer;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/proxy.rs"]
+mod proxy;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use hammer::hammer;
+use proxy::Proxy;
+
 use std::time::{Duration, Instant};
 
-use axum_cart::storage::ModifyOptions;
 use axum_cart::{
     CartConfig, CartContents, CartError, CartItem, CartKey, CartManager, CartStorage, Currency,
     Money, PostgresStorage, StorageError,
@@ -150,43 +154,6 @@ async fn a_forced_conflict_reports_both_versions() {
     ));
 }
 
-/// 64 tasks over two pools (two web servers), each adding 1 unit 20 times to one cart.
-async fn hammer(first: PostgresStorage, second: PostgresStorage) -> (u32, u64) {
-    let key = key();
-    let retries = Arc::new(AtomicU64::new(0));
-    let options = ModifyOptions {
-        max_retries: 10_000,
-        ..ModifyOptions::default()
-    };
-    let mut tasks = Vec::new();
-    for task in 0..64 {
-        let storage = if task % 2 == 0 {
-            first.clone()
-        } else {
-            second.clone()
-        };
-        let (key, retries, options) = (key.clone(), Arc::clone(&retries), options.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..20 {
-                let add = |cart: &mut CartContents| {
-                    cart.add(CartItem::new("sku", "Thing", usd("1.00"), 1))
-                        .map(|_| ())
-                };
-                let modified = storage.modify(&key, &options, &add).await.unwrap();
-                retries.fetch_add(u64::from(modified.retries), Ordering::Relaxed);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let cart = first.load(&key).await.unwrap().unwrap();
-    (
-        cart.value.get("sku").unwrap().quantity(),
-        retries.load(Ordering::Relaxed),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_lost_updates_with_optimistic_writes() {
     let first = pg::fresh_storage_with(8).await;
@@ -207,52 +174,6 @@ async fn no_lost_updates_with_lock_for_update() {
         "postgres lock_for_update: 1280 writes, {retries} retries (only creation races retry)"
     );
     assert_eq!(quantity, 1_280);
-}
-
-/// Counts the statements sqlx sends, from its `sqlx::query` log events.
-#[derive(Clone, Default)]
-struct StatementCounter(Arc<AtomicU64>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-#[tokio::test]
-async fn an_optimistic_save_is_one_statement_and_a_load_is_one() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let storage = pg::fresh_storage_with(1).await;
-    let key = key();
-    let mut cart = CartContents::new(Currency::USD);
-    cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
-        .unwrap();
-    storage.save(&key, &cart, None).await.unwrap();
-    // Warm the connection so that no connection set-up statement is counted.
-    storage.load(&key).await.unwrap();
-
-    let counter = StatementCounter::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(counter.clone()));
-    let count = || counter.0.load(Ordering::SeqCst);
-    let before = count();
-    storage.load(&key).await.unwrap();
-    assert_eq!(count() - before, 1, "a load is one statement");
-    let before = count();
-    storage.save(&key, &cart, Some(1)).await.unwrap();
-    assert_eq!(count() - before, 1, "a save is one statement");
-    let before = count();
-    storage
-        .save(&CartKey::new(key.identifier(), "wishlist"), &cart, None)
-        .await
-        .unwrap();
-    assert_eq!(count() - before, 1, "creating a cart is one statement");
-    // Only the failure path reads the current version for the diagnostics.
-    let before = count();
-    assert!(storage.save(&key, &cart, Some(1)).await.is_err());
-    assert_eq!(count() - before, 2);
 }
 
 #[tokio::test]
@@ -334,45 +255,6 @@ async fn abandoned_carts_and_pruning() {
             .unwrap()
             .is_none()
     );
-}
-
-/// A TCP forwarder to Postgres that the test can take down and bring back on the same port.
-struct Proxy {
-    port: u16,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Proxy {
-    async fn start_on(port: u16) -> Proxy {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                connections.spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-        Proxy {
-            port,
-            task: Some(task),
-        }
-    }
-
-    /// Stops listening and cuts every forwarded connection (the JoinSet aborts them on drop).
-    fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

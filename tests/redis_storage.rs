@@ -1,64 +1,22 @@
 //! The Redis driver against real servers: concurrency in both modes, TTL, the script cache,
 //! round trips, and an outage.
 
+#[path = "support/hammer.rs"]
+mod hammer;
 #[path = "support/redis.rs"]
 mod redis;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use hammer::hammer;
+
 use std::time::{Duration, Instant};
 
-use axum_cart::storage::ModifyOptions;
-use axum_cart::{
-    CartContents, CartItem, CartKey, CartStorage, Currency, Money, RedisStorage, StorageError,
-};
+use axum_cart::{CartContents, CartKey, CartStorage, Currency, RedisStorage, StorageError};
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
-
-fn usd(amount: &str) -> Money {
-    Money::parse(amount, Currency::USD).unwrap()
-}
 
 fn key() -> CartKey {
     CartKey::new(
         format!("guest-{}", uuid::Uuid::new_v4().simple()),
         "default",
-    )
-}
-
-/// 64 tasks over two storages on separate pools (two web servers), 20 adds of 1 unit each.
-async fn hammer(first: RedisStorage, second: RedisStorage) -> (u32, u64) {
-    let key = key();
-    let retries = Arc::new(AtomicU64::new(0));
-    let options = ModifyOptions {
-        max_retries: 10_000,
-        ..ModifyOptions::default()
-    };
-    let mut tasks = Vec::new();
-    for task in 0..64 {
-        let storage = if task % 2 == 0 {
-            first.clone()
-        } else {
-            second.clone()
-        };
-        let (key, retries, options) = (key.clone(), Arc::clone(&retries), options.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..20 {
-                let add = |cart: &mut CartContents| {
-                    cart.add(CartItem::new("sku", "Thing", usd("1.00"), 1))
-                        .map(|_| ())
-                };
-                let modified = storage.modify(&key, &options, &add).await.unwrap();
-                retries.fetch_add(u64::from(modified.retries), Ordering::Relaxed);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let cart = first.load(&key).await.unwrap().unwrap();
-    (
-        cart.value.get("sku").unwrap().quantity(),
-        retries.load(Ordering::Relaxed),
     )
 }
 
