@@ -247,3 +247,45 @@ async fn an_outage_gives_unavailable_in_bounded_time_and_the_storage_recovers() 
     }
     assert!(storage.load(&key).await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_fails_writes_within_the_command_timeout() {
+    let server = redis::OwnRedis::start();
+    let storage = RedisStorage::connect(&server.url()).await.unwrap();
+    let key = key();
+    storage
+        .save(&key, &CartContents::new(Currency::USD), None)
+        .await
+        .unwrap();
+    server.signal("-STOP");
+    let started = Instant::now();
+    let save = storage
+        .save(&key, &CartContents::new(Currency::USD), Some(1))
+        .await;
+    let load = storage.load(&key).await;
+    let elapsed = started.elapsed();
+    server.signal("-CONT");
+    println!("redis frozen: save and load failed after {elapsed:?}");
+    assert!(
+        matches!(save, Err(StorageError::Unavailable { .. })),
+        "{save:?}"
+    );
+    assert!(
+        matches!(load, Err(StorageError::Unavailable { .. })),
+        "{load:?}"
+    );
+    assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}");
+    // Thawed, with its data: the stored cart is still at version 1 (the timed-out save may or
+    // may not have reached Redis before the freeze, so accept 1 or 2).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let version = loop {
+        match storage.load(&key).await {
+            Ok(found) => break found.unwrap().version,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "no recovery: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(version == 1 || version == 2, "{version}");
+}

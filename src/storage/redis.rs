@@ -105,6 +105,12 @@ return live
 const SWAP: &str = r#"
 local moved = redis.call('HMGET', KEYS[1], 'v', 'd')
 if not moved[1] then return 0 end
+if KEYS[1] == KEYS[3] then
+  redis.call('HINCRBY', KEYS[1], 'v', 1)
+  redis.call('HSET', KEYS[1], 't', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
 local replaced = tonumber(redis.call('HGET', KEYS[3], 'v')) or 0
 local version = math.max(tonumber(moved[1]), replaced) + 1
 redis.call('DEL', KEYS[3])
@@ -166,6 +172,7 @@ pub struct RedisStorage {
     locking: bool,
     lock_timeout: Duration,
     lock_wait: Duration,
+    command_timeout: Duration,
     scripts: Arc<Scripts>,
 }
 
@@ -262,6 +269,7 @@ impl RedisStorage {
             locking: false,
             lock_timeout: Duration::from_secs(5),
             lock_wait: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(2),
             scripts: Arc::new(Scripts {
                 save: Script::new(SAVE),
                 load_and_touch: Script::new(LOAD_AND_TOUCH),
@@ -335,6 +343,28 @@ impl RedisStorage {
         self
     }
 
+    /// The longest any one command may take before it fails with [`StorageError::Unavailable`]
+    /// (default 2 s). Enforced here as well as in the pool, because fred does not apply its
+    /// command timeout to script calls.
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// Runs one command with the command timeout.
+    async fn timed<T>(
+        &self,
+        command: impl std::future::Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, StorageError> {
+        match tokio::time::timeout(self.command_timeout, command).await {
+            Ok(result) => result.map_err(storage_error),
+            Err(_) => Err(StorageError::Unavailable {
+                driver: DRIVER,
+                message: format!("no answer from Redis within {:?}", self.command_timeout),
+            }),
+        }
+    }
+
     /// The pool.
     pub fn client(&self) -> &Pool {
         &self.pool
@@ -377,24 +407,24 @@ impl RedisStorage {
         args: Vec<String>,
     ) -> Result<Value, StorageError> {
         let pool = &self.pool;
-        let load = || async {
-            pool.next()
-                .script_load::<String, _>(script.source)
-                .await
-                .map_err(storage_error)
-        };
+        let load = || self.timed(pool.next().script_load::<String, _>(script.source));
         let sha = script.sha.get_or_try_init(load).await?.clone();
-        match pool
-            .evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone())
-            .await
-        {
-            Err(error) if error.details().starts_with("NOSCRIPT") => {
+        let first = tokio::time::timeout(
+            self.command_timeout,
+            pool.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone()),
+        )
+        .await;
+        match first {
+            Ok(Err(error)) if error.details().starts_with("NOSCRIPT") => {
                 let sha = load().await?;
-                pool.evalsha::<Value, _, _, _>(sha, keys, args)
+                self.timed(pool.evalsha::<Value, _, _, _>(sha, keys, args))
                     .await
-                    .map_err(storage_error)
             }
-            other => other.map_err(storage_error),
+            Ok(other) => other.map_err(storage_error),
+            Err(_) => Err(StorageError::Unavailable {
+                driver: DRIVER,
+                message: format!("no answer from Redis within {:?}", self.command_timeout),
+            }),
         }
     }
 
@@ -490,16 +520,14 @@ impl RedisStorage {
         let mut attempt = 0;
         loop {
             let taken: Value = self
-                .pool
-                .set(
+                .timed(self.pool.set(
                     lock_key.as_str(),
                     token.as_str(),
                     Some(Expiration::PX(self.lock_timeout.as_millis() as i64)),
                     Some(SetOptions::NX),
                     false,
-                )
-                .await
-                .map_err(storage_error)?;
+                ))
+                .await?;
             if !matches!(taken, Value::Null) {
                 break;
             }
@@ -561,10 +589,8 @@ impl CartStorage for RedisStorage {
                 _ => Vec::new(),
             }
         } else {
-            self.pool
-                .hmget(self.cart_key(key), vec!["v", "d", "t"])
-                .await
-                .map_err(storage_error)?
+            self.timed(self.pool.hmget(self.cart_key(key), vec!["v", "d", "t"]))
+                .await?
         };
         Self::decode(key, fields)
     }
@@ -654,11 +680,12 @@ impl CartStorage for RedisStorage {
         let pattern = format!("{}:{{*", escape_glob(&self.prefix));
         let cursor = cursor.unwrap_or_else(|| "0".to_owned());
         let (next, keys): (String, Vec<String>) = self
-            .pool
-            .next()
-            .scan_page(cursor, pattern, Some(batch.max(1) as u32), None)
-            .await
-            .map_err(storage_error)?;
+            .timed(
+                self.pool
+                    .next()
+                    .scan_page(cursor, pattern, Some(batch.max(1) as u32), None),
+            )
+            .await?;
         let head = format!("{}:{{", self.prefix);
         let mut found: Vec<CartKey> = keys
             .iter()
