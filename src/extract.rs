@@ -102,6 +102,9 @@ impl Identity {
             .caches
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(cache) = caches.get(instance) {
+            return Arc::clone(cache);
+        }
         Arc::clone(caches.entry(instance.to_owned()).or_default())
     }
 
@@ -220,7 +223,10 @@ async fn resolve_identity(
             .get_value(key)
             .await
             .map_err(session_error)?
-            .and_then(|value| value.as_str().map(str::to_owned))
+            .and_then(|value| match value {
+                serde_json::Value::String(id) => Some(id),
+                _ => None,
+            })
             .filter(|id| is_guest_identifier(id)),
         GuestSlot::Cookie { config, .. } => config.read(&parts.headers),
     };

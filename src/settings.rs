@@ -385,16 +385,7 @@ impl CartSettings {
             ));
         }
         positive("cache.ttl", self.cache.ttl)?;
-        let table_ok = !self.database.table.is_empty()
-            && self.database.table.split('.').count() <= 2
-            && self.database.table.split('.').all(|part| {
-                !part.is_empty()
-                    && part.len() <= 63
-                    && part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            });
+        let table_ok = crate::storage::is_plain_table_name(&self.database.table);
         if !table_ok {
             return Err(SettingsError::new(
                 "database.table",

@@ -187,21 +187,27 @@ impl CartContents {
         self.items.is_empty() && self.conditions.is_empty() && self.metadata.is_empty()
     }
 
-    fn validate_item(&self, item: &CartItem) -> Result<(), CartError> {
-        Limits::check_length("id", &item.id, self.limits.max_id_length)?;
-        Limits::check_length("name", &item.name, self.limits.max_name_length)?;
-        if item.price.currency() != self.currency {
+    /// A unit price must be in the cart's currency and not below zero.
+    fn check_price(&self, price: Money) -> Result<(), CartError> {
+        if price.currency() != self.currency {
             return Err(CartError::CurrencyMismatch {
                 expected: self.currency.code().to_owned(),
-                found: item.price.currency().code().to_owned(),
+                found: price.currency().code().to_owned(),
             });
         }
-        if item.price.is_negative() {
+        if price.is_negative() {
             return Err(CartError::validation(
                 "price",
                 "a price must not be negative",
             ));
         }
+        Ok(())
+    }
+
+    fn validate_item(&self, item: &CartItem) -> Result<(), CartError> {
+        Limits::check_length("id", &item.id, self.limits.max_id_length)?;
+        Limits::check_length("name", &item.name, self.limits.max_name_length)?;
+        self.check_price(item.price)?;
         if item.quantity == 0 {
             return Err(CartError::validation(
                 "quantity",
@@ -284,18 +290,7 @@ impl CartContents {
             Limits::check_length("name", name, self.limits.max_name_length)?;
         }
         if let Some(price) = update.price {
-            if price.currency() != self.currency {
-                return Err(CartError::CurrencyMismatch {
-                    expected: self.currency.code().to_owned(),
-                    found: price.currency().code().to_owned(),
-                });
-            }
-            if price.is_negative() {
-                return Err(CartError::validation(
-                    "price",
-                    "a price must not be negative",
-                ));
-            }
+            self.check_price(price)?;
         }
         if quantity <= 0 {
             self.items.remove(index);
@@ -561,7 +556,12 @@ impl CartContents {
         let mut counter = Counter(0);
         serde_json::to_writer(&mut counter, self)
             .map_err(|e| CartError::validation("cart", e.to_string()))?;
-        let bytes = counter.0;
+        self.within_size(counter.0)?;
+        Ok(counter.0)
+    }
+
+    /// A serialized size of `bytes` must not be over `max_cart_bytes`.
+    fn within_size(&self, bytes: usize) -> Result<(), CartError> {
         if bytes > self.limits.max_cart_bytes {
             return Err(CartError::limit(
                 "cart_size",
@@ -569,20 +569,14 @@ impl CartContents {
                 bytes as u64,
             ));
         }
-        Ok(bytes)
+        Ok(())
     }
 
     /// The stored JSON document, refused when it is over `max_cart_bytes`: for drivers that store
     /// the bytes anyway, this checks the size without serializing twice.
     pub fn to_json_checked(&self) -> Result<Vec<u8>, CartError> {
         let bytes = self.to_json()?;
-        if bytes.len() > self.limits.max_cart_bytes {
-            return Err(CartError::limit(
-                "cart_size",
-                self.limits.max_cart_bytes as u64,
-                bytes.len() as u64,
-            ));
-        }
+        self.within_size(bytes.len())?;
         Ok(bytes)
     }
 

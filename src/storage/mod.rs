@@ -66,6 +66,21 @@ impl CartKey {
     }
 }
 
+/// Whether `name` is a plain SQL table name: lower-case letters, digits and `_`, optionally
+/// `schema.table`. Table names are spliced into SQL, so nothing else may pass.
+pub fn is_plain_table_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() <= 2
+        && parts.iter().all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
 /// A short, stable, non-reversible tag of an identifier for logs.
 pub fn identifier_hash(identifier: &str) -> String {
     use std::hash::{Hash, Hasher};

@@ -43,7 +43,7 @@ use time::OffsetDateTime;
 
 use super::{
     CartKey, CartOp, CartStorage, Modified, ModifyOptions, ScanPage, StorageError, Versioned,
-    backoff, conflict_error, optimistic_modify,
+    backoff, conflict_error, is_plain_table_name, optimistic_modify,
 };
 use crate::cart::CartContents;
 use crate::error::CartError;
@@ -113,21 +113,6 @@ fn storage_error(error: sqlx::Error) -> StorageError {
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
-}
-
-/// Checks a table name: lower-case letters, digits and `_`, optionally `schema.table`. The name
-/// is spliced into SQL, so nothing else may pass.
-fn valid_table(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('.').collect();
-    parts.len() <= 2
-        && parts.iter().all(|part| {
-            !part.is_empty()
-                && part.len() <= 63
-                && part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
 }
 
 /// The document split into the table's columns.
@@ -223,7 +208,7 @@ impl PostgresStorage {
 
     /// Uses another table (`shop_carts` or `schema.table`); see the module docs for migrations.
     pub fn with_table(mut self, table: &str) -> Result<Self, StorageError> {
-        if !valid_table(table) {
+        if !is_plain_table_name(table) {
             return Err(StorageError::Backend {
                 driver: DRIVER,
                 message: format!(
@@ -681,7 +666,7 @@ impl CartStorage for PostgresStorage {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_table;
+    use crate::storage::is_plain_table_name as valid_table;
 
     #[test]
     fn only_plain_table_names_pass() {
