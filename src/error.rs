@@ -1,63 +1,37 @@
-//! One error type for every cart operation, and how it answers over HTTP.
+//! [`CartError`]: every way a cart request can fail, and how it answers over HTTP. The only error
+//! type of the crate that knows HTTP.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::storage::StorageError;
+use crate::cart;
+use crate::storage::{ConflictInfo, ModifyError, StorageError};
 
 /// What went wrong with a cart operation.
 ///
-/// Every variant maps to one HTTP status and a JSON body `{"error": "<code>", "message": "..."}`
-/// (see [`CartError::status`] and [`CartError::code`]), so a handler can return it with `?`.
+/// It wraps the domain's [`cart::Error`] and the storage's [`StorageError`], and adds what only
+/// a request can get wrong. Every variant maps to one HTTP status and a JSON body
+/// `{"error": "<code>", "message": "..."}` (see [`CartError::status`] and [`CartError::code`]),
+/// so a handler can return it with `?`.
+///
+/// # Examples
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use axum_cart::{CartError, cart};
+///
+/// let error = CartError::from(cart::Error::ItemNotFound { id: "mug".into() });
+/// assert_eq!(error.status(), StatusCode::NOT_FOUND);
+/// assert_eq!(error.code(), "item_not_found");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CartError {
-    /// Input that breaks a rule of the domain (a bad price, an empty id, a division by zero).
-    #[error("invalid {field}: {message}")]
-    Validation {
-        /// The offending field (`price`, `quantity`, `id`, `value`, ...).
-        field: String,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// A configured limit would be exceeded.
-    #[error("limit exceeded for {field}: {actual} is over the maximum of {max}")]
-    LimitExceeded {
-        /// The limited field (`lines`, `quantity`, `id`, `name`, `cart_size`).
-        field: String,
-        /// The configured maximum.
-        max: u64,
-        /// What the operation asked for.
-        actual: u64,
-    },
-    /// An amount would not fit in 64-bit minor units.
-    #[error("invalid {field}: the amount is too large")]
-    Overflow {
-        /// The field whose value overflowed.
-        field: String,
-    },
-    /// Two amounts of different currencies met.
-    #[error("invalid currency: the cart is in {expected}, got {found}")]
-    CurrencyMismatch {
-        /// The cart's currency.
-        expected: String,
-        /// The currency that was offered.
-        found: String,
-    },
-    /// No item with this id in the cart.
-    #[error("no item `{id}` in the cart")]
-    ItemNotFound {
-        /// The id asked for.
-        id: String,
-    },
-    /// No condition with this name.
-    #[error("no condition `{name}`")]
-    ConditionNotFound {
-        /// The name asked for.
-        name: String,
-    },
+    /// The domain refused the operation (bad input, a limit, an unknown line or condition).
+    #[error(transparent)]
+    Domain(#[from] cart::Error),
     /// A request body that could not be parsed at all.
     #[error("bad request: {message}")]
     BadRequest {
@@ -88,88 +62,29 @@ pub enum CartError {
     Unsupported(String),
 }
 
-/// Everything known about a write that lost a race.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ConflictInfo {
-    /// The cart identifier (hashed when shown in logs; shown to the client, which owns it).
-    pub identifier: String,
-    /// The cart instance.
-    pub instance: String,
-    /// The version the write expected to replace.
-    pub attempted_version: u64,
-    /// The version actually stored (`None`: the cart was deleted meanwhile).
-    pub current_version: Option<u64>,
-    /// Retries spent before giving up.
-    pub retries: u32,
-}
-
-impl ConflictInfo {
-    /// `current - attempted` (0 when the cart no longer exists).
-    pub fn version_difference(&self) -> u64 {
-        self.current_version
-            .map_or(0, |current| current.saturating_sub(self.attempted_version))
-    }
-
-    /// A conflict with exactly one other write in between: a reload and retry will almost surely work.
-    pub fn is_minor(&self) -> bool {
-        self.version_difference() == 1
-    }
-
-    /// What the caller can do about it.
-    pub fn suggestions(&self) -> Vec<&'static str> {
-        let mut hints = vec!["reload the cart and retry the change"];
-        if !self.is_minor() {
-            hints.push("the cart is written by many clients at once; consider lock_for_update or cache locking");
-        }
-        hints
-    }
-}
-
 impl CartError {
-    /// A [`CartError::Validation`] for `field`.
+    /// A [`cart::Error::Validation`] for `field`, as a `CartError`.
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> CartError {
-        CartError::Validation {
-            field: field.into(),
-            message: message.into(),
-        }
+        CartError::Domain(cart::Error::validation(field, message))
     }
 
-    /// A [`CartError::LimitExceeded`].
-    pub fn limit(field: impl Into<String>, max: u64, actual: u64) -> CartError {
-        CartError::LimitExceeded {
-            field: field.into(),
-            max,
-            actual,
-        }
-    }
-
-    /// A [`CartError::Overflow`].
-    pub fn overflow(field: impl Into<String>) -> CartError {
-        CartError::Overflow {
-            field: field.into(),
+    /// The domain error inside, if this is one.
+    pub fn domain(&self) -> Option<&cart::Error> {
+        match self {
+            CartError::Domain(error) => Some(error),
+            _ => None,
         }
     }
 
     /// The field an input error is about, if any.
     pub fn field(&self) -> Option<&str> {
-        match self {
-            CartError::Validation { field, .. }
-            | CartError::LimitExceeded { field, .. }
-            | CartError::Overflow { field } => Some(field),
-            CartError::CurrencyMismatch { .. } => Some("currency"),
-            _ => None,
-        }
+        self.domain().and_then(cart::Error::field)
     }
 
     /// The machine-readable code in the JSON body.
     pub fn code(&self) -> &'static str {
         match self {
-            CartError::Validation { .. } => "validation_error",
-            CartError::LimitExceeded { .. } => "limit_exceeded",
-            CartError::Overflow { .. } => "overflow",
-            CartError::CurrencyMismatch { .. } => "currency_mismatch",
-            CartError::ItemNotFound { .. } => "item_not_found",
-            CartError::ConditionNotFound { .. } => "condition_not_found",
+            CartError::Domain(error) => error.code(),
             CartError::BadRequest { .. } => "bad_request",
             CartError::Conflict(_) => "conflict",
             CartError::Storage(_) => "storage_unavailable",
@@ -182,13 +97,8 @@ impl CartError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            CartError::Validation { .. }
-            | CartError::LimitExceeded { .. }
-            | CartError::Overflow { .. }
-            | CartError::CurrencyMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            CartError::ItemNotFound { .. } | CartError::ConditionNotFound { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            CartError::Domain(error) if error.is_not_found() => StatusCode::NOT_FOUND,
+            CartError::Domain(_) => StatusCode::UNPROCESSABLE_ENTITY,
             CartError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             CartError::Conflict(_) => StatusCode::CONFLICT,
             CartError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -220,13 +130,16 @@ impl CartError {
 
 impl From<StorageError> for CartError {
     fn from(error: StorageError) -> Self {
+        ModifyError::from(error).into()
+    }
+}
+
+impl From<ModifyError> for CartError {
+    fn from(error: ModifyError) -> Self {
         match error {
-            StorageError::Conflict {
-                key,
-                expected,
-                current,
-            } => crate::storage::conflict_error(&key, expected, current, 0),
-            other => CartError::Storage(other),
+            ModifyError::Rejected(error) => CartError::Domain(error),
+            ModifyError::Conflict(info) => CartError::Conflict(info),
+            ModifyError::Storage(error) => CartError::Storage(error),
         }
     }
 }

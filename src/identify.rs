@@ -22,12 +22,12 @@ pub const DEFAULT_IDENTIFIER_SESSION_KEY: &str = "cart_id";
 pub const DEFAULT_COOKIE_NAME: &str = "cart_id";
 
 /// A fresh guest identifier: 128 random bits, URL-safe base64 without padding.
-pub fn new_guest_identifier() -> String {
+pub(crate) fn new_guest_identifier() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
 
 /// Whether `value` has the shape of a guest identifier.
-pub fn is_guest_identifier(value: &str) -> bool {
+pub(crate) fn is_guest_identifier(value: &str) -> bool {
     value.len() == 22
         && URL_SAFE_NO_PAD
             .decode(value)
@@ -35,7 +35,7 @@ pub fn is_guest_identifier(value: &str) -> bool {
 }
 
 /// The storage identifier of a logged-in user's cart.
-pub fn user_identifier(user_id: &str) -> String {
+pub(crate) fn user_identifier(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
@@ -143,7 +143,7 @@ impl CookieConfig {
 
     /// Reads and verifies the identifier cookie; a missing, unsigned, tampered or malformed cookie
     /// gives `None`.
-    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
+    pub(crate) fn read(&self, headers: &HeaderMap) -> Option<String> {
         let mut jar = CookieJar::new();
         for header in headers.get_all(http::header::COOKIE) {
             let Ok(header) = header.to_str() else {
@@ -172,7 +172,7 @@ impl CookieConfig {
     }
 
     /// The `Set-Cookie` value carrying `identifier`, signed.
-    pub fn set_cookie(&self, identifier: &str) -> String {
+    pub(crate) fn set_cookie(&self, identifier: &str) -> String {
         let mut cookie = self.base(identifier.to_owned());
         if let Some(max_age) = self.max_age {
             cookie.set_max_age(cookie::time::Duration::try_from(max_age).ok());
@@ -185,7 +185,7 @@ impl CookieConfig {
     }
 
     /// The `Set-Cookie` value that removes the cookie.
-    pub fn removal_cookie(&self) -> String {
+    pub(crate) fn removal_cookie(&self) -> String {
         let mut cookie = self.base(String::new());
         cookie.make_removal();
         cookie.encoded().to_string()

@@ -59,7 +59,7 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
-            key: crate::storage::session::DEFAULT_SESSION_KEY.to_owned(),
+            key: crate::storage::DEFAULT_SESSION_KEY.to_owned(),
         }
     }
 }
@@ -517,13 +517,13 @@ impl CartSettings {
     #[cfg(feature = "redis")]
     pub async fn connect_cache(
         &self,
-    ) -> Result<crate::storage::redis::RedisStorage, SettingsError> {
+    ) -> Result<crate::storage::RedisStorage, SettingsError> {
         let url = self
             .cache
             .url
             .clone()
             .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
-        let storage = crate::storage::redis::RedisStorage::connect(&url)
+        let storage = crate::storage::RedisStorage::connect(&url)
             .await
             .map_err(|e| {
                 SettingsError::new("cache.url", format!("cannot connect to {url}: {e}"))
@@ -548,11 +548,11 @@ impl CartSettings {
     #[cfg(feature = "postgres")]
     pub async fn connect_database(
         &self,
-    ) -> Result<crate::storage::postgres::PostgresStorage, SettingsError> {
+    ) -> Result<crate::storage::PostgresStorage, SettingsError> {
         let url = self.database.url.clone().ok_or_else(|| {
             SettingsError::new("database.url", "the database driver needs DATABASE_URL")
         })?;
-        let storage = crate::storage::postgres::PostgresStorage::connect(&url)
+        let storage = crate::storage::PostgresStorage::connect(&url)
             .await
             .map_err(|e| SettingsError::new("database.url", format!("cannot connect: {e}")))?
             .with_table(&self.database.table)

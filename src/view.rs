@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cart::{CartContents, Condition, Step, Totals};
-use crate::error::CartError;
+use crate::cart;
 
 /// One line of a [`CartView`].
 #[derive(Clone, Debug, Serialize)]
@@ -67,7 +67,7 @@ impl CartView {
         instance: &str,
         version: u64,
         contents: &CartContents,
-    ) -> Result<CartView, CartError> {
+    ) -> Result<CartView, cart::Error> {
         let totals: Totals = contents.totals()?;
         let items = contents
             .items()

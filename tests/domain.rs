@@ -1,9 +1,11 @@
-//! The cart domain through its public API: the worked examples of DESIGN §3, rounding, bad input,
-//! rules, merging, metadata, item conditions, updates and the totals breakdown.
+//! The cart domain through its public API: worked examples with exact totals (lines added and
+//! removed; subtotal, total and item conditions; a discount larger than the cart), rounding, bad
+//! input, rules, merging, metadata, item conditions, updates and the totals breakdown.
 
 use axum_cart::cart::{Stage, Totals};
+use axum_cart::cart::Error;
 use axum_cart::{
-    CartContents, CartError, CartItem, Condition, ConditionInput, ConditionTarget, Currency,
+    CartContents, CartItem, Condition, ConditionInput, ConditionTarget, Currency,
     ItemInput, ItemUpdate, Limits, MergeStrategy, Money, RoundingMode, Rule, merge,
 };
 use serde_json::{Map, Value, json};
@@ -220,8 +222,8 @@ fn refused(
     what: &str,
     cart: &mut CartContents,
     field: &str,
-    op: impl FnOnce(&mut CartContents) -> Result<(), CartError>,
-) -> CartError {
+    op: impl FnOnce(&mut CartContents) -> Result<(), Error>,
+) -> Error {
     let before = cart.clone();
     let err = match op(cart) {
         Ok(()) => panic!("{what}: accepted"),
@@ -285,7 +287,7 @@ fn bad_quantities_ids_and_names_are_typed_errors_and_change_nothing() {
     assert!(
         matches!(
             err,
-            CartError::LimitExceeded {
+            Error::LimitExceeded {
                 max: 10_000,
                 actual: 10_001,
                 ..
@@ -420,7 +422,7 @@ fn mixing_currencies_is_a_typed_error() {
     let err = refused("a EUR item in a USD cart", &mut cart, "currency", |c| {
         c.add(CartItem::new("b", "B", euro, 1)).map(|_| ())
     });
-    assert!(matches!(err, CartError::CurrencyMismatch { .. }), "{err}");
+    assert!(matches!(err, Error::CurrencyMismatch { .. }), "{err}");
     refused("a EUR price update", &mut cart, "currency", |c| {
         let update = ItemUpdate {
             price: Some(euro),
@@ -853,15 +855,15 @@ fn item_condition_operations() {
     assert_eq!(removed.name(), "sale");
     assert!(matches!(
         cart.remove_item_condition("a", "sale"),
-        Err(CartError::ConditionNotFound { .. })
+        Err(Error::ConditionNotFound { .. })
     ));
     assert!(matches!(
         cart.add_item_condition("zz", cond("x", ConditionTarget::Item, "+1")),
-        Err(CartError::ItemNotFound { .. })
+        Err(Error::ItemNotFound { .. })
     ));
     assert!(matches!(
         cart.remove_item_condition("zz", "wrap"),
-        Err(CartError::ItemNotFound { .. })
+        Err(Error::ItemNotFound { .. })
     ));
     cart.clear_item_conditions("a").unwrap();
     assert!(cart.get("a").unwrap().conditions().is_empty());
@@ -884,7 +886,7 @@ fn cart_condition_operations() {
     assert_eq!(cart.remove_condition("promo").unwrap().name(), "promo");
     assert!(matches!(
         cart.remove_condition("promo"),
-        Err(CartError::ConditionNotFound { .. })
+        Err(Error::ConditionNotFound { .. })
     ));
     assert_eq!(total(&cart), "12.00");
     cart.clear_conditions();
@@ -952,7 +954,7 @@ fn unknown_ids_are_item_not_found() {
         cart.clone().clear_item_conditions("zz"),
     ] {
         match result {
-            Err(CartError::ItemNotFound { id }) => assert_eq!(id, "zz"),
+            Err(Error::ItemNotFound { id }) => assert_eq!(id, "zz"),
             other => panic!("expected ItemNotFound, got {other:?}"),
         }
     }

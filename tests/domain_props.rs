@@ -1,7 +1,8 @@
 //! Properties of the cart domain over generated carts and operations.
 
+use axum_cart::cart::Error;
 use axum_cart::{
-    CartContents, CartError, CartItem, Condition, ConditionTarget, Currency, ItemInput, Limits,
+    CartContents, CartItem, Condition, ConditionTarget, Currency, ItemInput, Limits,
     MergeStrategy, Money, RoundingMode, Rule, merge,
 };
 use proptest::prelude::*;
@@ -222,7 +223,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn apply(cart: &mut CartContents, op: &Op) -> Result<(), CartError> {
+fn apply(cart: &mut CartContents, op: &Op) -> Result<(), Error> {
     match op {
         Op::Add {
             id,

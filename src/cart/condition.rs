@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::item::CartItem;
 use super::money::{Currency, Money, RoundingMode, parse_plain_decimal, truncate_for_message};
-use crate::error::CartError;
+use super::error::Error;
 
 /// Longest accepted `type` word of a condition.
 const MAX_KIND_LENGTH: usize = 64;
@@ -31,13 +31,13 @@ pub enum ConditionTarget {
 }
 
 impl FromStr for ConditionTarget {
-    type Err = CartError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "item" => Ok(ConditionTarget::Item),
             "subtotal" => Ok(ConditionTarget::Subtotal),
             "total" => Ok(ConditionTarget::Total),
-            other => Err(CartError::validation(
+            other => Err(Error::validation(
                 "target",
                 format!(
                     "`{}` is not one of item, subtotal, total",
@@ -75,7 +75,7 @@ pub enum ConditionValue {
 
 impl ConditionValue {
     /// Parses a value, naming `field` in errors.
-    pub fn parse_field(input: &str, field: &str) -> Result<ConditionValue, CartError> {
+    pub fn parse_field(input: &str, field: &str) -> Result<ConditionValue, Error> {
         if let Some(percent) = input.strip_suffix('%') {
             return Ok(ConditionValue::Percent(parse_plain_decimal(
                 percent, field,
@@ -83,7 +83,7 @@ impl ConditionValue {
         }
         let unsigned_operand = |rest: &str| {
             if rest.starts_with(['+', '-']) {
-                Err(CartError::validation(
+                Err(Error::validation(
                     field,
                     format!("`{}` has two operators", truncate_for_message(input)),
                 ))
@@ -97,7 +97,7 @@ impl ConditionValue {
         if let Some(rest) = input.strip_prefix('/') {
             let divisor = unsigned_operand(rest)?;
             if divisor.is_zero() {
-                return Err(CartError::validation(field, "division by zero"));
+                return Err(Error::validation(field, "division by zero"));
             }
             return Ok(ConditionValue::Divide(divisor));
         }
@@ -114,11 +114,11 @@ impl ConditionValue {
     }
 
     /// The same value with a minus sign forced on it (for discounts).
-    pub(crate) fn as_reduction(self, field: &str) -> Result<ConditionValue, CartError> {
+    pub(crate) fn as_reduction(self, field: &str) -> Result<ConditionValue, Error> {
         match self {
             ConditionValue::Percent(p) => Ok(ConditionValue::Percent(-p.abs())),
             ConditionValue::Amount(a) => Ok(ConditionValue::Amount(-a.abs())),
-            ConditionValue::Multiply(_) | ConditionValue::Divide(_) => Err(CartError::validation(
+            ConditionValue::Multiply(_) | ConditionValue::Divide(_) => Err(Error::validation(
                 field,
                 "a discount is a percentage or an amount, not a multiplier",
             )),
@@ -126,7 +126,7 @@ impl ConditionValue {
     }
 
     /// Checks a fixed amount against the cart's currency (no more decimals than it has).
-    pub(crate) fn check_currency(&self, currency: Currency, field: &str) -> Result<(), CartError> {
+    pub(crate) fn check_currency(&self, currency: Currency, field: &str) -> Result<(), Error> {
         if let ConditionValue::Amount(amount) = self {
             Money::from_decimal_exact(*amount, currency, field)?;
         }
@@ -134,7 +134,7 @@ impl ConditionValue {
     }
 
     /// Applies the value to `base`; the result is rounded with `mode` and never below zero.
-    pub fn apply(&self, base: Money, mode: RoundingMode) -> Result<Money, CartError> {
+    pub fn apply(&self, base: Money, mode: RoundingMode) -> Result<Money, Error> {
         let currency = base.currency();
         if let ConditionValue::Amount(amount) = *self {
             let amount = Money::from_decimal_exact(amount, currency, "value")?;
@@ -142,7 +142,7 @@ impl ConditionValue {
         }
         let result = match self.apply_integer(base.minor_units(), mode) {
             Some(minor) => {
-                let minor = i64::try_from(minor).map_err(|_| CartError::overflow("value"))?;
+                let minor = i64::try_from(minor).map_err(|_| Error::overflow("value"))?;
                 Money::from_minor(minor, currency)
             }
             None => self.apply_decimal(base, mode)?,
@@ -176,10 +176,10 @@ impl ConditionValue {
         divide_rounded(numerator, denominator, mode)
     }
 
-    fn apply_decimal(&self, base: Money, mode: RoundingMode) -> Result<Money, CartError> {
+    fn apply_decimal(&self, base: Money, mode: RoundingMode) -> Result<Money, Error> {
         let currency = base.currency();
         let minor = Decimal::from(base.minor_units());
-        let overflow = || CartError::overflow("value");
+        let overflow = || Error::overflow("value");
         let exact = match *self {
             ConditionValue::Percent(percent) => {
                 let factor = Decimal::ONE_HUNDRED
@@ -198,8 +198,8 @@ impl ConditionValue {
     }
 }
 
-fn unreachable_amount() -> Result<Decimal, CartError> {
-    Err(CartError::validation(
+fn unreachable_amount() -> Result<Decimal, Error> {
+    Err(Error::validation(
         "value",
         "a fixed amount is added, not scaled",
     ))
@@ -253,7 +253,7 @@ fn divide_rounded(numerator: i128, denominator: i128, mode: RoundingMode) -> Opt
 }
 
 impl FromStr for ConditionValue {
-    type Err = CartError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ConditionValue::parse_field(s, "value")
     }
@@ -394,7 +394,7 @@ pub(crate) struct RuleContext<'a> {
 }
 
 impl Rule {
-    fn validate(&self, target: ConditionTarget, currency: Currency) -> Result<(), CartError> {
+    fn validate(&self, target: ConditionTarget, currency: Currency) -> Result<(), Error> {
         let amount = |a: &Decimal| Money::from_decimal_exact(*a, currency, "rules").map(|_| ());
         match self {
             Rule::SubtotalAtLeast { amount: a } | Rule::SubtotalBelow { amount: a } => amount(a),
@@ -402,7 +402,7 @@ impl Rule {
                 amount(min)?;
                 amount(max)?;
                 if min > max {
-                    return Err(CartError::validation(
+                    return Err(Error::validation(
                         "rules",
                         "subtotal_between has min > max",
                     ));
@@ -410,7 +410,7 @@ impl Rule {
                 Ok(())
             }
             Rule::ItemQuantityAtLeast { .. } if target != ConditionTarget::Item => {
-                Err(CartError::validation(
+                Err(Error::validation(
                     "rules",
                     "item_quantity_at_least applies only to item conditions",
                 ))
@@ -418,7 +418,7 @@ impl Rule {
             Rule::DateWindow {
                 from: Some(from),
                 until: Some(until),
-            } if from >= until => Err(CartError::validation(
+            } if from >= until => Err(Error::validation(
                 "rules",
                 "date_window has from at or after until",
             )),
@@ -504,7 +504,7 @@ pub struct ConditionInput {
 }
 
 impl TryFrom<ConditionInput> for Condition {
-    type Error = CartError;
+    type Error = Error;
     fn try_from(input: ConditionInput) -> Result<Self, Self::Error> {
         let target = input.target.unwrap_or(ConditionTarget::Subtotal);
         let mut condition = Condition::new(input.name, input.kind, target, &input.value)?;
@@ -521,17 +521,17 @@ impl Condition {
         kind: impl Into<String>,
         target: ConditionTarget,
         value: &str,
-    ) -> Result<Condition, CartError> {
+    ) -> Result<Condition, Error> {
         let name = name.into();
         let kind = kind.into();
         if name.is_empty() {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 "name",
                 "a condition name must not be empty",
             ));
         }
         if kind.is_empty() || kind.chars().count() > MAX_KIND_LENGTH {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 "type",
                 format!("a condition type must be 1 to {MAX_KIND_LENGTH} characters"),
             ));
@@ -601,14 +601,14 @@ impl Condition {
     }
 
     /// Checks the condition against the cart's currency and limits.
-    pub(crate) fn validate(&self, currency: Currency, max_name: usize) -> Result<(), CartError> {
+    pub(crate) fn validate(&self, currency: Currency, max_name: usize) -> Result<(), Error> {
         let length = self.name.chars().count();
         if length > max_name {
-            return Err(CartError::limit("name", max_name as u64, length as u64));
+            return Err(Error::limit("name", max_name as u64, length as u64));
         }
         self.value.check_currency(currency, "value")?;
         if self.rules.len() > MAX_RULES {
-            return Err(CartError::limit(
+            return Err(Error::limit(
                 "rules",
                 MAX_RULES as u64,
                 self.rules.len() as u64,

@@ -11,7 +11,7 @@ use super::condition::{self, Condition, ConditionTarget};
 use super::item::{CartItem, ItemUpdate, QuantityChange};
 use super::money::{Currency, Money, RoundingMode};
 use super::totals::Totals;
-use crate::error::CartError;
+use super::error::Error;
 
 /// The version of the JSON document layout that drivers store.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,30 +48,30 @@ impl Default for Limits {
 }
 
 impl Limits {
-    fn check_length(field: &str, value: &str, max: usize) -> Result<(), CartError> {
+    fn check_length(field: &str, value: &str, max: usize) -> Result<(), Error> {
         if value.is_empty() {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 field,
                 format!("{field} must not be empty"),
             ));
         }
         let length = value.chars().count();
         if length > max {
-            return Err(CartError::limit(field, max as u64, length as u64));
+            return Err(Error::limit(field, max as u64, length as u64));
         }
         Ok(())
     }
 
-    fn check_quantity(&self, quantity: u64) -> Result<u32, CartError> {
+    fn check_quantity(&self, quantity: u64) -> Result<u32, Error> {
         if quantity > u64::from(self.max_quantity) {
-            return Err(CartError::limit(
+            return Err(Error::limit(
                 "quantity",
                 u64::from(self.max_quantity),
                 quantity,
             ));
         }
         u32::try_from(quantity)
-            .map_err(|_| CartError::limit("quantity", u64::from(u32::MAX), quantity))
+            .map_err(|_| Error::limit("quantity", u64::from(u32::MAX), quantity))
     }
 }
 
@@ -165,11 +165,11 @@ impl CartContents {
         self.get(id).is_some()
     }
 
-    fn position(&self, id: &str) -> Result<usize, CartError> {
+    fn position(&self, id: &str) -> Result<usize, Error> {
         self.items
             .iter()
             .position(|item| &*item.id == id)
-            .ok_or_else(|| CartError::ItemNotFound { id: id.to_owned() })
+            .ok_or_else(|| Error::ItemNotFound { id: id.to_owned() })
     }
 
     /// The sum of all quantities.
@@ -188,15 +188,15 @@ impl CartContents {
     }
 
     /// A unit price must be in the cart's currency and not below zero.
-    fn check_price(&self, price: Money) -> Result<(), CartError> {
+    fn check_price(&self, price: Money) -> Result<(), Error> {
         if price.currency() != self.currency {
-            return Err(CartError::CurrencyMismatch {
+            return Err(Error::CurrencyMismatch {
                 expected: self.currency.code().to_owned(),
                 found: price.currency().code().to_owned(),
             });
         }
         if price.is_negative() {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 "price",
                 "a price must not be negative",
             ));
@@ -204,19 +204,19 @@ impl CartContents {
         Ok(())
     }
 
-    fn validate_item(&self, item: &CartItem) -> Result<(), CartError> {
+    fn validate_item(&self, item: &CartItem) -> Result<(), Error> {
         Limits::check_length("id", &item.id, self.limits.max_id_length)?;
         Limits::check_length("name", &item.name, self.limits.max_name_length)?;
         self.check_price(item.price)?;
         if item.quantity == 0 {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 "quantity",
                 "0 is not a positive quantity",
             ));
         }
         self.limits.check_quantity(u64::from(item.quantity))?;
         if item.conditions.len() > self.limits.max_conditions {
-            return Err(CartError::limit(
+            return Err(Error::limit(
                 "conditions",
                 self.limits.max_conditions as u64,
                 item.conditions.len() as u64,
@@ -230,7 +230,7 @@ impl CartContents {
 
     /// Adds a line. An id already in the cart gets the new name, price and attributes (and the new
     /// item conditions, when any are given) and the sum of both quantities.
-    pub fn add(&mut self, item: CartItem) -> Result<&CartItem, CartError> {
+    pub fn add(&mut self, item: CartItem) -> Result<&CartItem, Error> {
         let mut item = item;
         for condition in &mut item.conditions {
             condition.set_target(ConditionTarget::Item);
@@ -254,7 +254,7 @@ impl CartContents {
             }
             None => {
                 if self.items.len() >= self.limits.max_lines {
-                    return Err(CartError::limit(
+                    return Err(Error::limit(
                         "lines",
                         self.limits.max_lines as u64,
                         self.items.len() as u64 + 1,
@@ -267,7 +267,7 @@ impl CartContents {
     }
 
     /// Adds several lines: all of them or, on the first error, none.
-    pub fn add_many(&mut self, items: impl IntoIterator<Item = CartItem>) -> Result<(), CartError> {
+    pub fn add_many(&mut self, items: impl IntoIterator<Item = CartItem>) -> Result<(), Error> {
         let mut staged = self.clone();
         for item in items {
             staged.add(item)?;
@@ -278,7 +278,7 @@ impl CartContents {
 
     /// Applies `update` to the line `id` atomically. Returns the line, or `None` when the quantity
     /// change removed it.
-    pub fn update(&mut self, id: &str, update: ItemUpdate) -> Result<Option<&CartItem>, CartError> {
+    pub fn update(&mut self, id: &str, update: ItemUpdate) -> Result<Option<&CartItem>, Error> {
         let index = self.position(id)?;
         let line = &self.items[index];
         let quantity = match update.quantity {
@@ -318,7 +318,7 @@ impl CartContents {
         &mut self,
         id: &str,
         quantity: i64,
-    ) -> Result<Option<&CartItem>, CartError> {
+    ) -> Result<Option<&CartItem>, Error> {
         self.update(id, ItemUpdate::set_quantity(quantity))
     }
 
@@ -327,12 +327,12 @@ impl CartContents {
         &mut self,
         id: &str,
         delta: i64,
-    ) -> Result<Option<&CartItem>, CartError> {
+    ) -> Result<Option<&CartItem>, Error> {
         self.update(id, ItemUpdate::change_quantity(delta))
     }
 
     /// Removes the line `id` and returns it.
-    pub fn remove(&mut self, id: &str) -> Result<CartItem, CartError> {
+    pub fn remove(&mut self, id: &str) -> Result<CartItem, Error> {
         let index = self.position(id)?;
         Ok(self.items.remove(index))
     }
@@ -347,7 +347,7 @@ impl CartContents {
     // ----- item conditions ---------------------------------------------------------------------
 
     /// Adds a condition to one line (its target becomes `item`); one of the same name is replaced.
-    pub fn add_item_condition(&mut self, id: &str, condition: Condition) -> Result<(), CartError> {
+    pub fn add_item_condition(&mut self, id: &str, condition: Condition) -> Result<(), Error> {
         let mut condition = condition;
         condition.set_target(ConditionTarget::Item);
         condition.validate(self.currency, self.limits.max_name_length)?;
@@ -355,7 +355,7 @@ impl CartContents {
         let line = &mut self.items[index];
         let replaces = line.conditions.iter().any(|c| c.name() == condition.name());
         if !replaces && line.conditions.len() >= self.limits.max_conditions {
-            return Err(CartError::limit(
+            return Err(Error::limit(
                 "conditions",
                 self.limits.max_conditions as u64,
                 line.conditions.len() as u64 + 1,
@@ -366,20 +366,20 @@ impl CartContents {
     }
 
     /// Removes the condition `name` from line `id`.
-    pub fn remove_item_condition(&mut self, id: &str, name: &str) -> Result<Condition, CartError> {
+    pub fn remove_item_condition(&mut self, id: &str, name: &str) -> Result<Condition, Error> {
         let index = self.position(id)?;
         let conditions = &mut self.items[index].conditions;
         let at = conditions
             .iter()
             .position(|c| c.name() == name)
-            .ok_or_else(|| CartError::ConditionNotFound {
+            .ok_or_else(|| Error::ConditionNotFound {
                 name: name.to_owned(),
             })?;
         Ok(conditions.remove(at))
     }
 
     /// Removes every condition of line `id`.
-    pub fn clear_item_conditions(&mut self, id: &str) -> Result<(), CartError> {
+    pub fn clear_item_conditions(&mut self, id: &str) -> Result<(), Error> {
         let index = self.position(id)?;
         self.items[index].conditions.clear();
         Ok(())
@@ -403,9 +403,9 @@ impl CartContents {
     }
 
     /// Adds a cart condition (target `subtotal` or `total`); one of the same name is replaced in place.
-    pub fn add_condition(&mut self, condition: Condition) -> Result<(), CartError> {
+    pub fn add_condition(&mut self, condition: Condition) -> Result<(), Error> {
         if condition.target() == ConditionTarget::Item {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 "target",
                 "an item condition belongs to an item; add it with add_item_condition",
             ));
@@ -413,7 +413,7 @@ impl CartContents {
         condition.validate(self.currency, self.limits.max_name_length)?;
         let replaces = self.condition(condition.name()).is_some();
         if !replaces && self.conditions.len() >= self.limits.max_conditions {
-            return Err(CartError::limit(
+            return Err(Error::limit(
                 "conditions",
                 self.limits.max_conditions as u64,
                 self.conditions.len() as u64 + 1,
@@ -424,12 +424,12 @@ impl CartContents {
     }
 
     /// Removes the cart condition `name`.
-    pub fn remove_condition(&mut self, name: &str) -> Result<Condition, CartError> {
+    pub fn remove_condition(&mut self, name: &str) -> Result<Condition, Error> {
         let at = self
             .conditions
             .iter()
             .position(|c| c.name() == name)
-            .ok_or_else(|| CartError::ConditionNotFound {
+            .ok_or_else(|| Error::ConditionNotFound {
                 name: name.to_owned(),
             })?;
         Ok(self.conditions.remove(at))
@@ -448,7 +448,7 @@ impl CartContents {
     }
 
     /// A discount on the subtotal; the value always lowers it (`10%` and `-10%` both take 10 % off).
-    pub fn add_discount(&mut self, name: &str, value: &str) -> Result<(), CartError> {
+    pub fn add_discount(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let mut discount = Condition::new(name, "discount", ConditionTarget::Subtotal, value)?;
         let reduction = discount.value().as_reduction("value")?;
         discount.set_value(reduction);
@@ -456,7 +456,7 @@ impl CartContents {
     }
 
     /// A tax on the subtotal.
-    pub fn add_tax(&mut self, name: &str, value: &str) -> Result<(), CartError> {
+    pub fn add_tax(&mut self, name: &str, value: &str) -> Result<(), Error> {
         self.add_condition(Condition::new(
             name,
             "tax",
@@ -466,12 +466,12 @@ impl CartContents {
     }
 
     /// A fee on the total.
-    pub fn add_fee(&mut self, name: &str, value: &str) -> Result<(), CartError> {
+    pub fn add_fee(&mut self, name: &str, value: &str) -> Result<(), Error> {
         self.add_condition(Condition::new(name, "fee", ConditionTarget::Total, value)?)
     }
 
     /// Shipping on the total; replaces any other shipping condition.
-    pub fn add_shipping(&mut self, name: &str, value: &str) -> Result<(), CartError> {
+    pub fn add_shipping(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let mut shipping = Condition::new(name, "shipping", ConditionTarget::Total, value)?;
         shipping.set_kind("shipping");
         shipping.validate(self.currency, self.limits.max_name_length)?;
@@ -480,7 +480,7 @@ impl CartContents {
         condition::upsert(&mut staged, shipping);
         // Like add_condition: only a condition that grows the list can break the limit.
         if staged.len() > self.conditions.len() && staged.len() > self.limits.max_conditions {
-            return Err(CartError::limit(
+            return Err(Error::limit(
                 "conditions",
                 self.limits.max_conditions as u64,
                 staged.len() as u64,
@@ -503,14 +503,14 @@ impl CartContents {
     }
 
     /// Sets one metadata value.
-    pub fn set_metadata(&mut self, key: &str, value: Value) -> Result<(), CartError> {
+    pub fn set_metadata(&mut self, key: &str, value: Value) -> Result<(), Error> {
         Limits::check_length("key", key, self.limits.max_id_length)?;
         self.metadata.insert(key.to_owned(), value);
         Ok(())
     }
 
     /// Sets several metadata values: all or none.
-    pub fn set_metadata_many(&mut self, values: Map<String, Value>) -> Result<(), CartError> {
+    pub fn set_metadata_many(&mut self, values: Map<String, Value>) -> Result<(), Error> {
         for key in values.keys() {
             Limits::check_length("key", key, self.limits.max_id_length)?;
         }
@@ -531,17 +531,17 @@ impl CartContents {
     // ----- totals, size, serialization ---------------------------------------------------------
 
     /// The totals now (rules with date windows are evaluated against the current time).
-    pub fn totals(&self) -> Result<Totals, CartError> {
+    pub fn totals(&self) -> Result<Totals, Error> {
         self.totals_at(OffsetDateTime::now_utc())
     }
 
     /// The totals at `now`.
-    pub fn totals_at(&self, now: OffsetDateTime) -> Result<Totals, CartError> {
+    pub fn totals_at(&self, now: OffsetDateTime) -> Result<Totals, Error> {
         Totals::compute(self, now)
     }
 
     /// The serialized size in bytes; an error when it is over `max_cart_bytes`.
-    pub fn check_size(&self) -> Result<usize, CartError> {
+    pub fn check_size(&self) -> Result<usize, Error> {
         // Counting instead of collecting: the size is all that is needed here.
         struct Counter(usize);
         impl std::io::Write for Counter {
@@ -555,15 +555,15 @@ impl CartContents {
         }
         let mut counter = Counter(0);
         serde_json::to_writer(&mut counter, self)
-            .map_err(|e| CartError::validation("cart", e.to_string()))?;
+            .map_err(|e| Error::validation("cart", e.to_string()))?;
         self.within_size(counter.0)?;
         Ok(counter.0)
     }
 
     /// A serialized size of `bytes` must not be over `max_cart_bytes`.
-    fn within_size(&self, bytes: usize) -> Result<(), CartError> {
+    fn within_size(&self, bytes: usize) -> Result<(), Error> {
         if bytes > self.limits.max_cart_bytes {
-            return Err(CartError::limit(
+            return Err(Error::limit(
                 "cart_size",
                 self.limits.max_cart_bytes as u64,
                 bytes as u64,
@@ -574,15 +574,15 @@ impl CartContents {
 
     /// The stored JSON document, refused when it is over `max_cart_bytes`: for drivers that store
     /// the bytes anyway, this checks the size without serializing twice.
-    pub fn to_json_checked(&self) -> Result<Vec<u8>, CartError> {
+    pub fn to_json_checked(&self) -> Result<Vec<u8>, Error> {
         let bytes = self.to_json()?;
         self.within_size(bytes.len())?;
         Ok(bytes)
     }
 
     /// The stored JSON document.
-    pub fn to_json(&self) -> Result<Vec<u8>, CartError> {
-        serde_json::to_vec(self).map_err(|e| CartError::validation("cart", e.to_string()))
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(self).map_err(|e| Error::validation("cart", e.to_string()))
     }
 
     /// Reads a stored JSON document (any version this crate knows).

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::condition::{Condition, ConditionInput, ConditionTarget};
 use super::money::{Currency, Money};
-use crate::error::CartError;
+use super::error::Error;
 
 /// One line of a cart: an item id, its name, unit price, quantity, free-form attributes and its
 /// own conditions.
@@ -129,7 +129,7 @@ fn one() -> i64 {
 
 impl ItemInput {
     /// Parses the price and quantity into a line of a cart in `currency`.
-    pub fn into_item(self, currency: Currency) -> Result<CartItem, CartError> {
+    pub fn into_item(self, currency: Currency) -> Result<CartItem, Error> {
         let price = Money::parse_field(&self.price, currency, "price")?;
         let quantity = quantity_from(self.quantity)?;
         let mut item =
@@ -144,15 +144,15 @@ impl ItemInput {
 }
 
 /// A quantity from a signed client value: below 1 is a validation error, beyond `u32` a limit error.
-pub(crate) fn quantity_from(value: i64) -> Result<u32, CartError> {
+pub(crate) fn quantity_from(value: i64) -> Result<u32, Error> {
     if value < 1 {
-        return Err(CartError::validation(
+        return Err(Error::validation(
             "quantity",
             format!("{value} is not a positive quantity"),
         ));
     }
     u32::try_from(value)
-        .map_err(|_| CartError::limit("quantity", u64::from(u32::MAX), value as u64))
+        .map_err(|_| Error::limit("quantity", u64::from(u32::MAX), value as u64))
 }
 
 /// How `update` changes a quantity.
@@ -214,10 +214,10 @@ pub struct ItemUpdateInput {
 
 impl ItemUpdateInput {
     /// Validates the shape and parses the price in `currency`.
-    pub fn into_update(self, currency: Currency) -> Result<ItemUpdate, CartError> {
+    pub fn into_update(self, currency: Currency) -> Result<ItemUpdate, Error> {
         let quantity = match (self.quantity, self.delta) {
             (Some(_), Some(_)) => {
-                return Err(CartError::validation(
+                return Err(Error::validation(
                     "quantity",
                     "send either quantity (absolute) or delta (relative), not both",
                 ));

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition;
 use super::contents::CartContents;
-use crate::error::CartError;
+use super::error::Error;
 
 /// How lines present in both carts are combined. Lines only in the guest cart are always added
 /// (while the line limit allows); cart conditions and metadata keys already in the user's cart win.
@@ -33,14 +33,14 @@ impl MergeStrategy {
 }
 
 impl FromStr for MergeStrategy {
-    type Err = CartError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "add_quantities" => Ok(MergeStrategy::AddQuantities),
             "keep_highest_quantity" => Ok(MergeStrategy::KeepHighestQuantity),
             "keep_user_cart" => Ok(MergeStrategy::KeepUserCart),
             "replace_with_guest" => Ok(MergeStrategy::ReplaceWithGuest),
-            other => Err(CartError::validation(
+            other => Err(Error::validation(
                 "merge_strategy",
                 format!("`{other}` is not one of {}", MergeStrategy::NAMES),
             )),

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::CartError;
+use super::error::Error;
 
 /// An ISO-4217 currency: a three-letter code and the number of decimal places of its minor unit.
 ///
@@ -76,16 +76,16 @@ impl Currency {
     }
 
     /// Declares a currency by its three-letter upper-case code and its exponent (0 to 4).
-    pub fn new(code: &str, exponent: u8) -> Result<Currency, CartError> {
+    pub fn new(code: &str, exponent: u8) -> Result<Currency, Error> {
         let bytes = code.as_bytes();
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 "currency",
                 format!("`{code}` is not a three-letter upper-case ISO-4217 code"),
             ));
         }
         if exponent > 4 {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 "currency",
                 format!("exponent {exponent} of `{code}` is over 4"),
             ));
@@ -97,13 +97,13 @@ impl Currency {
     }
 
     /// Looks a currency up by code among the known ones (USD, EUR, GBP, MYR, JPY and other common codes).
-    pub fn from_code(code: &str) -> Result<Currency, CartError> {
+    pub fn from_code(code: &str) -> Result<Currency, Error> {
         Currency::KNOWN
             .iter()
             .copied()
             .find(|c| c.code() == code)
             .ok_or_else(|| {
-                CartError::validation(
+                Error::validation(
                     "currency",
                     format!(
                         "unknown currency `{code}`; declare it with Currency::new(code, exponent)"
@@ -147,7 +147,7 @@ impl fmt::Display for Currency {
 }
 
 impl FromStr for Currency {
-    type Err = CartError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Currency::from_code(s)
     }
@@ -217,14 +217,14 @@ impl RoundingMode {
 }
 
 impl FromStr for RoundingMode {
-    type Err = CartError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "half_up" => Ok(RoundingMode::HalfUp),
             "half_even" => Ok(RoundingMode::HalfEven),
             "down" => Ok(RoundingMode::Down),
             "up" => Ok(RoundingMode::Up),
-            other => Err(CartError::validation(
+            other => Err(Error::validation(
                 "rounding",
                 format!("`{other}` is not one of half_up, half_even, down, up"),
             )),
@@ -264,13 +264,13 @@ impl Money {
     ///
     /// Rejects anything but an optional sign, digits and at most the currency's number of decimals:
     /// exponents, `NaN`, `inf`, spaces and over-precise amounts are validation errors naming `field`.
-    pub fn parse_field(input: &str, currency: Currency, field: &str) -> Result<Money, CartError> {
+    pub fn parse_field(input: &str, currency: Currency, field: &str) -> Result<Money, Error> {
         let decimal = parse_plain_decimal(input, field)?;
         Money::from_decimal_exact(decimal, currency, field)
     }
 
     /// [`Money::parse_field`] with the field name `amount`.
-    pub fn parse(input: &str, currency: Currency) -> Result<Money, CartError> {
+    pub fn parse(input: &str, currency: Currency) -> Result<Money, Error> {
         Money::parse_field(input, currency, "amount")
     }
 
@@ -279,10 +279,10 @@ impl Money {
         amount: Decimal,
         currency: Currency,
         field: &str,
-    ) -> Result<Money, CartError> {
+    ) -> Result<Money, Error> {
         let normalized = amount.normalize();
         if normalized.scale() > currency.exponent() {
-            return Err(CartError::validation(
+            return Err(Error::validation(
                 field,
                 format!(
                     "`{amount}` has more than {} decimal places for {currency}",
@@ -293,7 +293,7 @@ impl Money {
         let minor = normalized
             .checked_mul(Decimal::from(10i64.pow(currency.exponent())))
             .and_then(|m| i64::try_from(m.trunc()).ok())
-            .ok_or_else(|| CartError::overflow(field))?;
+            .ok_or_else(|| Error::overflow(field))?;
         Ok(Money { minor, currency })
     }
 
@@ -303,9 +303,9 @@ impl Money {
         currency: Currency,
         mode: RoundingMode,
         field: &str,
-    ) -> Result<Money, CartError> {
+    ) -> Result<Money, Error> {
         let rounded = minor.round_dp_with_strategy(0, mode.strategy());
-        let minor = i64::try_from(rounded).map_err(|_| CartError::overflow(field))?;
+        let minor = i64::try_from(rounded).map_err(|_| Error::overflow(field))?;
         Ok(Money { minor, currency })
     }
 
@@ -334,11 +334,11 @@ impl Money {
         self.minor < 0
     }
 
-    fn same_currency(&self, other: &Money) -> Result<(), CartError> {
+    fn same_currency(&self, other: &Money) -> Result<(), Error> {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(CartError::CurrencyMismatch {
+            Err(Error::CurrencyMismatch {
                 expected: self.currency.code().to_owned(),
                 found: other.currency.code().to_owned(),
             })
@@ -346,31 +346,31 @@ impl Money {
     }
 
     /// Adds two amounts of one currency; overflow and mixed currencies are errors.
-    pub fn checked_add(&self, other: Money) -> Result<Money, CartError> {
+    pub fn checked_add(&self, other: Money) -> Result<Money, Error> {
         self.same_currency(&other)?;
         let minor = self
             .minor
             .checked_add(other.minor)
-            .ok_or_else(|| CartError::overflow("amount"))?;
+            .ok_or_else(|| Error::overflow("amount"))?;
         Ok(Money { minor, ..*self })
     }
 
     /// Subtracts two amounts of one currency; overflow and mixed currencies are errors.
-    pub fn checked_sub(&self, other: Money) -> Result<Money, CartError> {
+    pub fn checked_sub(&self, other: Money) -> Result<Money, Error> {
         self.same_currency(&other)?;
         let minor = self
             .minor
             .checked_sub(other.minor)
-            .ok_or_else(|| CartError::overflow("amount"))?;
+            .ok_or_else(|| Error::overflow("amount"))?;
         Ok(Money { minor, ..*self })
     }
 
     /// Multiplies by a whole number (a quantity); overflow is an error.
-    pub fn checked_mul(&self, factor: i64) -> Result<Money, CartError> {
+    pub fn checked_mul(&self, factor: i64) -> Result<Money, Error> {
         let minor = self
             .minor
             .checked_mul(factor)
-            .ok_or_else(|| CartError::overflow("amount"))?;
+            .ok_or_else(|| Error::overflow("amount"))?;
         Ok(Money { minor, ..*self })
     }
 
@@ -445,7 +445,7 @@ pub fn serialize_decimal<S: Serializer>(money: &Money, serializer: S) -> Result<
 
 /// Parses `[+-]digits[.digits]` into an exact decimal; everything else (exponents, `NaN`, `inf`,
 /// spaces, empty strings, more than 28 significant digits) is a validation error naming `field`.
-pub(crate) fn parse_plain_decimal(input: &str, field: &str) -> Result<Decimal, CartError> {
+pub(crate) fn parse_plain_decimal(input: &str, field: &str) -> Result<Decimal, Error> {
     let unsigned = input.strip_prefix(['+', '-']).unwrap_or(input);
     let (whole, fraction) = match unsigned.split_once('.') {
         Some((whole, fraction)) => (whole, Some(fraction)),
@@ -456,13 +456,13 @@ pub(crate) fn parse_plain_decimal(input: &str, field: &str) -> Result<Decimal, C
         && digits_ok(whole)
         && fraction.is_none_or(|f| !f.is_empty() && digits_ok(f));
     if !well_formed {
-        return Err(CartError::validation(
+        return Err(Error::validation(
             field,
             format!("`{}` is not a decimal number", truncate_for_message(input)),
         ));
     }
     Decimal::from_str_exact(input).map_err(|_| {
-        CartError::validation(
+        Error::validation(
             field,
             format!(
                 "`{}` has too many digits to be exact",
@@ -533,7 +533,7 @@ mod tests {
         let eur = Money::from_minor(1, Currency::EUR);
         assert!(matches!(
             Money::from_minor(1, Currency::USD).checked_add(eur),
-            Err(CartError::CurrencyMismatch { .. })
+            Err(Error::CurrencyMismatch { .. })
         ));
     }
 

@@ -9,7 +9,7 @@ use super::condition::{Condition, ConditionValue, RuleContext, in_application_or
 use super::contents::CartContents;
 use super::money::{Money, serialize_decimal};
 use crate::cart::ConditionTarget;
-use crate::error::CartError;
+use super::error::Error;
 
 /// Where in the pipeline a step happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -108,7 +108,7 @@ fn apply_step(
     base: Money,
     cart: &CartContents,
     steps: &mut Vec<Step>,
-) -> Result<Money, CartError> {
+) -> Result<Money, Error> {
     let result = condition.value().apply(base, cart.rounding())?;
     steps.push(Step {
         stage,
@@ -123,7 +123,7 @@ fn apply_step(
 }
 
 impl Totals {
-    pub(crate) fn compute(cart: &CartContents, now: OffsetDateTime) -> Result<Totals, CartError> {
+    pub(crate) fn compute(cart: &CartContents, now: OffsetDateTime) -> Result<Totals, Error> {
         let currency = cart.currency();
         let mut subtotal_without_conditions = Money::zero(currency);
         let mut count = 0u64;

@@ -49,11 +49,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use super::{CartKey, CartStorage, ModifyOptions, StorageError};
+use super::{CartKey, CartStorage, ModifyError, ModifyOptions, StorageError};
 use crate::cart::{
-    CartContents, CartItem, Condition, ConditionTarget, Currency, Limits, Money, RoundingMode, Rule,
+    self,     CartContents, CartItem, Condition, ConditionTarget, Currency, Limits, Money, RoundingMode, Rule,
 };
-use crate::error::CartError;
 
 /// A fresh identifier no other check (or earlier run) uses.
 fn fresh_identifier(check: &str) -> String {
@@ -704,7 +703,7 @@ pub async fn forget_removes_all_instances(storage: &dyn CartStorage) {
     );
 }
 
-fn add_unit(id: &'static str) -> impl Fn(&mut CartContents) -> Result<(), CartError> + Send + Sync {
+fn add_unit(id: &'static str) -> impl Fn(&mut CartContents) -> Result<(), cart::Error> + Send + Sync {
     move |cart: &mut CartContents| {
         cart.add(CartItem::new(
             id,
@@ -764,13 +763,13 @@ pub async fn modify_creates_cart(storage: &dyn CartStorage) {
 /// A `modify` whose operation fails stores nothing: no new cart, no new version.
 pub async fn failing_modify_stores_nothing(storage: &dyn CartStorage) {
     let driver = storage.driver();
-    let fail = |_: &mut CartContents| -> Result<(), CartError> {
-        Err(CartError::validation("quantity", "refused by the check"))
+    let fail = |_: &mut CartContents| -> Result<(), cart::Error> {
+        Err(cart::Error::validation("quantity", "refused by the check"))
     };
     let key = CartKey::new(fresh_identifier("modify-fail"), "default");
     let options = ModifyOptions::default();
     match storage.modify(&key, &options, &fail).await {
-        Err(CartError::Validation { field, .. }) => assert_eq!(field, "quantity", "[{driver}]"),
+        Err(ModifyError::Rejected(cart::Error::Validation { field, .. })) => assert_eq!(field, "quantity", "[{driver}]"),
         other => panic!("[{driver}] a failing op must return its error, got {other:?}"),
     }
     assert_eq!(
@@ -781,12 +780,12 @@ pub async fn failing_modify_stores_nothing(storage: &dyn CartStorage) {
 
     // Half-done changes before the error are not stored either.
     save_ok(storage, &key, &marked_cart("kept"), None).await;
-    let half_done = |cart: &mut CartContents| -> Result<(), CartError> {
+    let half_done = |cart: &mut CartContents| -> Result<(), cart::Error> {
         cart.clear();
         cart.remove("not-there").map(|_| ())
     };
     match storage.modify(&key, &options, &half_done).await {
-        Err(CartError::ItemNotFound { .. }) => {}
+        Err(ModifyError::Rejected(cart::Error::ItemNotFound { .. })) => {}
         other => panic!("[{driver}] expected ItemNotFound, got {other:?}"),
     }
     assert_eq!(
@@ -811,14 +810,14 @@ pub async fn oversized_modify_stores_nothing(storage: &dyn CartStorage) {
         },
         ..ModifyOptions::default()
     };
-    let bloat = |cart: &mut CartContents| -> Result<(), CartError> {
+    let bloat = |cart: &mut CartContents| -> Result<(), cart::Error> {
         let item = CartItem::new("big", "Big", Money::parse("1.00", cart.currency())?, 1)
             .with_attribute("blob", "x".repeat(2_000));
         cart.add(item).map(|_| ())
     };
     let key = CartKey::new(fresh_identifier("oversized"), "default");
     match storage.modify(&key, &options, &bloat).await {
-        Err(CartError::LimitExceeded { field, max, .. }) => {
+        Err(ModifyError::Rejected(cart::Error::LimitExceeded { field, max, .. })) => {
             assert_eq!(field, "cart_size", "[{driver}]");
             assert_eq!(max, 600, "[{driver}]");
         }

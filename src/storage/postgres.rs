@@ -42,11 +42,11 @@ use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyOptions, ScanPage, StorageError, Versioned,
-    backoff, conflict_error, is_plain_table_name, optimistic_modify,
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError, Versioned,
+    backoff, is_plain_table_name, optimistic_modify,
 };
 use crate::cart::CartContents;
-use crate::error::CartError;
+
 
 const DRIVER: &str = "postgres";
 
@@ -328,7 +328,7 @@ impl PostgresStorage {
         key: &CartKey,
         options: &ModifyOptions,
         op: &CartOp<'_>,
-    ) -> Result<Modified, CartError> {
+    ) -> Result<Modified, ModifyError> {
         let mut retries = 0;
         loop {
             let mut tx: Transaction<'_, Postgres> =
@@ -358,7 +358,7 @@ impl PostgresStorage {
                     tx.rollback().await.map_err(storage_error)?;
                     if retries >= options.max_retries {
                         let current = self.current_version(&self.pool, key).await?;
-                        return Err(conflict_error(key, expected, current, retries));
+                        return Err(ModifyError::conflict(key, expected, current, retries));
                     }
                     retries += 1;
                     backoff(retries).await;
@@ -655,7 +655,7 @@ impl CartStorage for PostgresStorage {
         key: &CartKey,
         options: &ModifyOptions,
         op: &CartOp<'_>,
-    ) -> Result<Modified, CartError> {
+    ) -> Result<Modified, ModifyError> {
         if self.lock_for_update {
             self.locked_modify(key, options, op).await
         } else {

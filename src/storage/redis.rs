@@ -52,11 +52,11 @@ use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyOptions, ScanPage, StorageError, Versioned,
-    backoff, conflict_error, optimistic_modify,
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError, Versioned,
+    backoff, optimistic_modify,
 };
 use crate::cart::CartContents;
-use crate::error::CartError;
+
 
 const DRIVER: &str = "redis";
 
@@ -513,7 +513,7 @@ impl RedisStorage {
         key: &CartKey,
         options: &ModifyOptions,
         op: &CartOp<'_>,
-    ) -> Result<Modified, CartError> {
+    ) -> Result<Modified, ModifyError> {
         let lock_key = format!("{}:lock", self.cart_key(key));
         let token = format!("{:032x}", rand::random::<u128>());
         let deadline = tokio::time::Instant::now() + self.lock_wait;
@@ -552,7 +552,7 @@ impl RedisStorage {
                 }),
                 // Only a writer that ignores the lock (a plain save) can get here.
                 Err(StorageError::Conflict { current, .. }) => {
-                    Err(conflict_error(key, expected, current, 0))
+                    Err(ModifyError::conflict(key, expected, current, 0))
                 }
                 Err(other) => Err(other.into()),
             }
@@ -712,7 +712,7 @@ impl CartStorage for RedisStorage {
         key: &CartKey,
         options: &ModifyOptions,
         op: &CartOp<'_>,
-    ) -> Result<Modified, CartError> {
+    ) -> Result<Modified, ModifyError> {
         if self.locking {
             self.locked_modify(key, options, op).await
         } else {

@@ -19,9 +19,9 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
-use super::{CartKey, CartOp, CartStorage, Modified, ModifyOptions, StorageError, Versioned};
+use super::{CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned};
 use crate::cart::CartContents;
-use crate::error::CartError;
+
 
 /// The session key carts are stored under unless configured otherwise.
 pub const DEFAULT_SESSION_KEY: &str = "cart";
@@ -204,7 +204,7 @@ impl CartStorage for SessionStorage {
         key: &CartKey,
         options: &ModifyOptions,
         op: &CartOp<'_>,
-    ) -> Result<Modified, CartError> {
+    ) -> Result<Modified, ModifyError> {
         let _guard = self.guard.lock().await;
         let mut all = self.read_all().await?;
         let current = Self::take_cart(&mut all, key)?;

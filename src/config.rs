@@ -1,0 +1,205 @@
+//! [`CartConfig`]: how carts are stored, identified, priced and limited, and [`StorageMode`],
+//! where they live.
+
+use std::sync::Arc;
+
+use crate::cart::{Currency, Limits, MergeStrategy, RoundingMode};
+use crate::event::CartEvent;
+use crate::identify::{CookieConfig, IdentifierMode, UserResolver};
+use crate::storage::{CartStorage, DEFAULT_SESSION_KEY};
+
+/// A listener called after each committed change.
+pub type EventListener = Arc<dyn Fn(&CartEvent) + Send + Sync>;
+
+/// Where carts live: in each request's session, or in a shared driver.
+#[derive(Clone)]
+pub enum StorageMode {
+    /// In each request's tower-sessions session, under this key. Needs a `SessionManagerLayer`.
+    Session {
+        /// The session key (default `cart`).
+        key: Arc<str>,
+    },
+    /// A shared driver: Redis, Postgres, memory or your own.
+    Shared(Arc<dyn CartStorage>),
+}
+
+impl StorageMode {
+    /// The driver's name.
+    pub fn driver(&self) -> &'static str {
+        match self {
+            StorageMode::Session { .. } => "session",
+            StorageMode::Shared(storage) => storage.driver(),
+        }
+    }
+}
+
+impl std::fmt::Debug for StorageMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageMode::Session { key } => write!(f, "Session {{ key: {key:?} }}"),
+            StorageMode::Shared(storage) => write!(f, "Shared({})", storage.driver()),
+        }
+    }
+}
+
+/// How carts are stored, identified, priced and limited.
+///
+/// ```
+/// use axum_cart::{CartConfig, Currency, MemoryStorage, MergeStrategy};
+/// let config = CartConfig::new()
+///     .with_storage(MemoryStorage::new())
+///     .with_currency(Currency::EUR)
+///     .with_merge_strategy(MergeStrategy::KeepHighestQuantity)
+///     .with_max_retries(10)
+///     .on_event(|event| println!("{event:?}"));
+/// ```
+#[derive(Clone)]
+pub struct CartConfig {
+    pub(crate) storage: StorageMode,
+    pub(crate) identifier: IdentifierMode,
+    pub(crate) user_resolver: Option<Arc<dyn UserResolver>>,
+    pub(crate) currency: Currency,
+    pub(crate) rounding: RoundingMode,
+    pub(crate) limits: Limits,
+    pub(crate) merge_strategy: MergeStrategy,
+    pub(crate) max_retries: u32,
+    pub(crate) max_instance_length: usize,
+    pub(crate) listeners: Vec<EventListener>,
+}
+
+impl Default for CartConfig {
+    fn default() -> Self {
+        CartConfig {
+            storage: StorageMode::Session {
+                key: DEFAULT_SESSION_KEY.into(),
+            },
+            identifier: IdentifierMode::default(),
+            user_resolver: None,
+            currency: Currency::default(),
+            rounding: RoundingMode::default(),
+            limits: Limits::default(),
+            merge_strategy: MergeStrategy::default(),
+            max_retries: 5,
+            max_instance_length: 64,
+            listeners: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for CartConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CartConfig")
+            .field("storage", &self.storage)
+            .field("identifier", &self.identifier)
+            .field("user_resolver", &self.user_resolver.is_some())
+            .field("currency", &self.currency)
+            .field("rounding", &self.rounding)
+            .field("limits", &self.limits)
+            .field("merge_strategy", &self.merge_strategy)
+            .field("max_retries", &self.max_retries)
+            .field("listeners", &self.listeners.len())
+            .finish()
+    }
+}
+
+impl CartConfig {
+    /// The defaults: carts in the session under `cart`, guest identifiers in the session under
+    /// `cart_id`, USD, half-up rounding, default limits, `add_quantities` merging, 5 retries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps carts in a shared driver (Redis, Postgres, memory or your own).
+    pub fn with_storage(mut self, storage: impl CartStorage) -> Self {
+        self.storage = StorageMode::Shared(Arc::new(storage));
+        self
+    }
+
+    /// Keeps carts in a shared driver given as a trait object.
+    pub fn with_shared_storage(mut self, storage: Arc<dyn CartStorage>) -> Self {
+        self.storage = StorageMode::Shared(storage);
+        self
+    }
+
+    /// Keeps carts in the tower-sessions session under `key` (the default, with key `cart`).
+    pub fn with_session_storage(mut self, key: impl Into<Arc<str>>) -> Self {
+        self.storage = StorageMode::Session { key: key.into() };
+        self
+    }
+
+    /// Keeps guest identifiers in the session under `key` (the default, with key `cart_id`).
+    pub fn with_session_identifier(mut self, key: impl Into<String>) -> Self {
+        self.identifier = IdentifierMode::Session { key: key.into() };
+        self
+    }
+
+    /// Keeps guest identifiers in a signed cookie; no session needed with a shared driver.
+    pub fn with_cookie_identifier(mut self, cookie: CookieConfig) -> Self {
+        self.identifier = IdentifierMode::Cookie(cookie);
+        self
+    }
+
+    /// Resolves logged-in users; their carts are keyed by user and guest carts merge into them.
+    pub fn with_user_resolver(mut self, resolver: impl UserResolver) -> Self {
+        self.user_resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// The currency of new carts.
+    pub fn with_currency(mut self, currency: Currency) -> Self {
+        self.currency = currency;
+        self
+    }
+
+    /// The rounding mode of new carts.
+    pub fn with_rounding(mut self, rounding: RoundingMode) -> Self {
+        self.rounding = rounding;
+        self
+    }
+
+    /// The limits every change is checked against.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How a guest cart merges into a user's at login.
+    pub fn with_merge_strategy(mut self, strategy: MergeStrategy) -> Self {
+        self.merge_strategy = strategy;
+        self
+    }
+
+    /// Retries after a version conflict before a change fails with 409 (default 5).
+    pub fn with_max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Longest accepted instance name (default 64; names are `[A-Za-z0-9_.-]`).
+    pub fn with_max_instance_length(mut self, length: usize) -> Self {
+        self.max_instance_length = length;
+        self
+    }
+
+    /// Calls `listener` after each committed change.
+    pub fn on_event(mut self, listener: impl Fn(&CartEvent) + Send + Sync + 'static) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// The identifier mode.
+    pub fn identifier_mode(&self) -> &IdentifierMode {
+        &self.identifier
+    }
+
+    /// The merge strategy.
+    pub fn merge_strategy(&self) -> MergeStrategy {
+        self.merge_strategy
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+

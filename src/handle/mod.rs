@@ -1,0 +1,513 @@
+//! [`Cart`]: the handle on one cart (identifier, instance), used by handlers and by
+//! [`CartManager::cart`] alike. It loads the cart on first use, caches it for the request, and
+//! turns every change into one atomic, versioned write.
+
+mod conditions;
+mod items;
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use crate::cart::{CartContents, CartItem, Totals};
+use crate::error::CartError;
+use crate::event::{CartEvent, CartEventKind};
+use crate::identify::user_identifier;
+use crate::login::merge_guest_carts;
+use crate::manager::CartManager;
+use crate::config::StorageMode;
+use crate::request::{CartCache, Identity};
+use crate::storage::{CartKey, CartStorage, Modified, Versioned, identifier_hash};
+use crate::view::CartView;
+
+/// A handle on one cart. Take it as a handler argument (it needs [`CartLayer`](crate::CartLayer)),
+/// or open one with [`CartManager::cart`].
+///
+/// The cart is loaded on first use and cached for the request; every change is one atomic,
+/// versioned `modify` on the storage, retried on conflict, and tells the event listeners once it
+/// is committed. [`Cart::instance`] gives a handle on another instance (`wishlist`, ...) of the
+/// same identifier. Cloning is cheap and clones share the request's cache.
+///
+/// # Examples
+///
+/// ```
+/// use axum::Json;
+/// use axum_cart::{Cart, CartError, CartView};
+///
+/// async fn show(cart: Cart) -> Result<Json<CartView>, CartError> {
+///     Ok(Json(cart.view().await?))
+/// }
+///
+/// async fn wishlist_count(cart: Cart) -> Result<String, CartError> {
+///     let wishlist = cart.instance("wishlist")?;
+///     Ok(wishlist.contents().await?.count().to_string())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Cart {
+    manager: CartManager,
+    identity: Arc<Identity>,
+    key: CartKey,
+    cache: CartCache,
+}
+
+impl std::fmt::Debug for Cart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cart")
+            .field("key", &self.key)
+            .field("driver", &self.identity.storage.driver())
+            .finish()
+    }
+}
+
+impl CartManager {
+    /// Opens the cart (`identifier`, `instance`) outside a request, for background workers and
+    /// admin tools.
+    ///
+    /// # Errors
+    ///
+    /// [`CartError::Unsupported`] on the session driver (its carts exist only inside their
+    /// visitor's request); a validation error for an empty identifier or a bad instance name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use axum_cart::{CartConfig, CartItem, CartManager, Currency, MemoryStorage, Money};
+    ///
+    /// let manager = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new()));
+    /// let cart = manager.cart("user:42", "default")?;
+    /// let mug = CartItem::new("mug", "Enamel mug", Money::parse("8.50", Currency::USD)?, 2);
+    /// cart.add(mug).await?;
+    /// assert_eq!(cart.totals().await?.total.to_string(), "17.00");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn cart(&self, identifier: &str, instance: &str) -> Result<Cart, CartError> {
+        let StorageMode::Shared(storage) = self.storage() else {
+            return Err(CartError::Unsupported(
+                "the session driver keeps carts inside requests; open session carts with the Cart extractor".to_owned(),
+            ));
+        };
+        self.validate_instance(instance)?;
+        if identifier.is_empty() {
+            return Err(CartError::validation("identifier", "must not be empty"));
+        }
+        Ok(Cart::detached(
+            self.clone(),
+            storage,
+            CartKey::new(identifier, instance),
+        ))
+    }
+}
+
+impl Cart {
+    /// The handle on `instance` of a request's identity.
+    pub(crate) fn for_request(
+        manager: CartManager,
+        identity: Arc<Identity>,
+        instance: &str,
+    ) -> Self {
+        Cart {
+            manager,
+            key: CartKey::new(identity.identifier.clone(), instance),
+            cache: identity.cache(instance),
+            identity,
+        }
+    }
+
+    fn detached(manager: CartManager, storage: Arc<dyn CartStorage>, key: CartKey) -> Self {
+        let identity = Arc::new(Identity::settled(
+            key.identifier().to_owned(),
+            storage,
+            None,
+        ));
+        Cart {
+            manager,
+            cache: identity.cache(key.instance()),
+            identity,
+            key,
+        }
+    }
+
+    /// A handle on another instance (`wishlist`, `saved`, ...) of the same identifier.
+    ///
+    /// # Errors
+    ///
+    /// A validation error unless the name is 1 to 64 (by default) characters of `[A-Za-z0-9_.-]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// let wishlist = cart.instance("wishlist")?;
+    /// wishlist.set_metadata("note", "for later".into()).await?;
+    /// assert!(cart.contents().await?.metadata().is_empty(), "instances are separate carts");
+    /// assert!(cart.instance("no spaces").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn instance(&self, name: &str) -> Result<Cart, CartError> {
+        self.manager.validate_instance(name)?;
+        Ok(Cart {
+            manager: self.manager.clone(),
+            identity: Arc::clone(&self.identity),
+            key: CartKey::new(self.key.identifier(), name),
+            cache: self.identity.cache(name),
+        })
+    }
+
+    /// Logs `user_id` in: merges this guest's carts (every instance) into the user's with the
+    /// configured strategy, forgets the guest identifier, and returns the user's cart of this
+    /// instance. Call it after your own login succeeded, and make your
+    /// [`UserResolver`](crate::UserResolver) return the user from then on. A repeated login
+    /// merges nothing.
+    ///
+    /// # Errors
+    ///
+    /// A storage error, or a domain error when the merged cart would break a limit.
+    pub async fn login(&self, user_id: &str) -> Result<Cart, CartError> {
+        self.identity.settle(&self.manager).await?;
+        let user = user_identifier(user_id);
+        if self.identity.slot.is_some()
+            && !self.identity.is_pending()
+            && self.key.identifier() != user
+        {
+            merge_guest_carts(
+                &self.manager,
+                &self.identity.storage,
+                self.key.identifier(),
+                &user,
+            )
+            .await?;
+            if let Some(slot) = &self.identity.slot {
+                slot.forget().await?;
+            }
+        }
+        Ok(Cart::detached(
+            self.manager.clone(),
+            Arc::clone(&self.identity.storage),
+            CartKey::new(user, self.key.instance()),
+        ))
+    }
+
+    /// Moves this instance's cart to identifier `to` in the same storage, replacing any cart `to`
+    /// had there. `false` when there was nothing to move.
+    ///
+    /// # Errors
+    ///
+    /// A validation error for an empty `to`; a storage error.
+    pub async fn swap_identifier(&self, to: &str) -> Result<bool, CartError> {
+        if to.is_empty() {
+            return Err(CartError::validation("identifier", "must not be empty"));
+        }
+        self.identity.settle(&self.manager).await?;
+        let moved = self
+            .identity
+            .storage
+            .swap_identifier(self.key.identifier(), to, self.key.instance())
+            .await?;
+        self.reset_cache().await;
+        Ok(moved)
+    }
+
+    /// The cart identifier (a guest id, or `user:<id>` for a logged-in user).
+    pub fn identifier(&self) -> &str {
+        self.key.identifier()
+    }
+
+    /// The instance name.
+    pub fn instance_name(&self) -> &str {
+        self.key.instance()
+    }
+
+    /// The (identifier, instance) key.
+    pub fn key(&self) -> &CartKey {
+        &self.key
+    }
+
+    /// The storage this cart lives in.
+    pub fn storage(&self) -> &Arc<dyn CartStorage> {
+        &self.identity.storage
+    }
+
+    async fn reset_cache(&self) {
+        let empty = self.manager.modify_options().empty_cart();
+        *self.cache.lock().await = Some(Arc::new(Versioned::new(empty, 0)));
+    }
+
+    async fn load_cached(&self) -> Result<Arc<Versioned<CartContents>>, CartError> {
+        self.identity.settle(&self.manager).await?;
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref() {
+            return Ok(Arc::clone(cached));
+        }
+        let loaded = if self.identity.is_pending() {
+            // A guest identifier minted just now cannot have a stored cart.
+            None
+        } else {
+            self.identity.storage.load(&self.key).await?
+        };
+        let options = self.manager.modify_options();
+        let mut versioned = loaded.unwrap_or_else(|| Versioned::new(options.empty_cart(), 0));
+        versioned.value.set_limits(options.limits);
+        let versioned = Arc::new(versioned);
+        *cache = Some(Arc::clone(&versioned));
+        Ok(versioned)
+    }
+
+    /// The cart's contents (loaded once per request, then cached).
+    ///
+    /// # Errors
+    ///
+    /// A storage error when the cart cannot be loaded.
+    pub async fn contents(&self) -> Result<CartContents, CartError> {
+        Ok(self.load_cached().await?.value.clone())
+    }
+
+    /// The stored version (0: not stored yet).
+    ///
+    /// # Errors
+    ///
+    /// A storage error when the cart cannot be loaded.
+    pub async fn version(&self) -> Result<u64, CartError> {
+        Ok(self.load_cached().await?.version)
+    }
+
+    /// The cart's lines, in the order they were added.
+    ///
+    /// # Errors
+    ///
+    /// A storage error when the cart cannot be loaded.
+    pub async fn items(&self) -> Result<Vec<CartItem>, CartError> {
+        Ok(self.load_cached().await?.value.items().to_vec())
+    }
+
+    /// The line with this id, if any.
+    ///
+    /// # Errors
+    ///
+    /// A storage error when the cart cannot be loaded.
+    pub async fn get(&self, id: &str) -> Result<Option<CartItem>, CartError> {
+        Ok(self.load_cached().await?.value.get(id).cloned())
+    }
+
+    /// The totals: line totals, subtotal, total, savings and every condition step.
+    ///
+    /// # Errors
+    ///
+    /// A storage error when the cart cannot be loaded; a domain error when an amount overflows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// use axum_cart::{CartItem, Currency, Money};
+    ///
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// cart.add(CartItem::new("tee", "T-shirt", Money::parse("20.00", Currency::USD)?, 3)).await?;
+    /// cart.add_discount("SAVE10", "10%").await?;
+    /// let totals = cart.totals().await?;
+    /// assert_eq!(totals.subtotal.to_string(), "54.00");
+    /// assert_eq!(totals.total.to_string(), "54.00");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn totals(&self) -> Result<Totals, CartError> {
+        Ok(self.load_cached().await?.value.totals()?)
+    }
+
+    /// The cart with its totals, ready to serialize as a handler's answer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cart::totals`].
+    pub async fn view(&self) -> Result<CartView, CartError> {
+        let cart = self.load_cached().await?;
+        Ok(CartView::new(
+            self.key.identifier(),
+            self.key.instance(),
+            cart.version,
+            &cart.value,
+        )?)
+    }
+
+    /// Applies `op` as one atomic, versioned change and tells listeners `event(&output)`.
+    async fn commit<T, Op, Ev>(&self, name: &'static str, op: Op, event: Ev) -> Result<T, CartError>
+    where
+        T: Send,
+        Op: Fn(&mut CartContents) -> Result<T, crate::cart::Error> + Send + Sync,
+        Ev: FnOnce(&T) -> CartEventKind,
+    {
+        self.identity.settle(&self.manager).await?;
+        let span = tracing::info_span!(
+            "cart.modify",
+            op = name,
+            driver = self.identity.storage.driver(),
+            cart = %identifier_hash(self.key.identifier()),
+            instance = self.key.instance(),
+            version = tracing::field::Empty,
+            retries = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        async {
+            let output = std::sync::Mutex::new(None);
+            let wrapped = |cart: &mut CartContents| {
+                let value = op(cart)?;
+                // Each retry overwrites: the value kept is the one of the attempt that committed.
+                *output.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+                Ok(())
+            };
+            let options = self.manager.modify_options();
+            let result = self
+                .identity
+                .storage
+                .modify(&self.key, &options, &wrapped)
+                .await;
+            let span = tracing::Span::current();
+            let Modified {
+                cart,
+                previous_version,
+                retries,
+            } = match result {
+                Ok(modified) => modified,
+                Err(error) => {
+                    let error = CartError::from(error);
+                    span.record("outcome", error.code());
+                    return Err(error);
+                }
+            };
+            span.record("version", cart.version);
+            span.record("retries", retries);
+            span.record("outcome", "committed");
+            // A new guest's identifier is kept (cookie or session) once its first cart is
+            // written, not before: a change that fails leaves no trace.
+            self.identity.ensure_stored().await?;
+            let value = output
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .ok_or_else(|| {
+                    CartError::Unsupported(
+                        "the storage committed without running the change".to_owned(),
+                    )
+                })?;
+            let version = cart.version;
+            {
+                // Handles of one request share this cache; keep the newest of their writes.
+                let mut cache = self.cache.lock().await;
+                if cache
+                    .as_ref()
+                    .is_none_or(|cached| cached.version <= version)
+                {
+                    *cache = Some(Arc::new(cart));
+                }
+            }
+            if previous_version.is_none() {
+                self.emit(CartEventKind::Created, version);
+            }
+            self.emit(event(&value), version);
+            Ok(value)
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn emit(&self, kind: CartEventKind, version: u64) {
+        self.manager.emit(&CartEvent {
+            kind,
+            identifier: self.key.identifier().to_owned(),
+            instance: self.key.instance().to_owned(),
+            version,
+        });
+    }
+
+    /// Any change, as one atomic versioned write; `op` may run more than once (on conflict), so it
+    /// must be a pure function of the cart. Returns the committed cart.
+    ///
+    /// # Errors
+    ///
+    /// The error `op` returns (nothing is written); a conflict once the retry budget is spent; a
+    /// storage error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// use axum_cart::{CartItem, Currency, Money};
+    ///
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// // Two lines and a note in one write: all or nothing.
+    /// let price = Money::parse("6.25", Currency::USD)?;
+    /// let committed = cart
+    ///     .modify(|cart| {
+    ///         cart.add(CartItem::new("socks", "Wool socks", price, 2))?;
+    ///         cart.add(CartItem::new("pen", "Brass pen", price, 1))?;
+    ///         cart.set_metadata("gift", true.into())
+    ///     })
+    ///     .await?;
+    /// assert_eq!(committed.count(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn modify<F>(&self, op: F) -> Result<CartContents, CartError>
+    where
+        F: Fn(&mut CartContents) -> Result<(), crate::cart::Error> + Send + Sync,
+    {
+        self.commit(
+            "modify",
+            |cart| {
+                op(cart)?;
+                Ok(cart.clone())
+            },
+            |_| CartEventKind::Modified,
+        )
+        .await
+    }
+
+    /// Empties the cart (lines, conditions, metadata) by deleting it from storage.
+    ///
+    /// # Errors
+    ///
+    /// A storage error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # use axum_cart::{CartItem, Currency, Money};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// # cart.add(CartItem::new("mug", "Mug", Money::parse("8.50", Currency::USD)?, 1)).await?;
+    /// cart.clear().await?;
+    /// assert!(cart.items().await?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn clear(&self) -> Result<(), CartError> {
+        self.identity.settle(&self.manager).await?;
+        let span = tracing::info_span!(
+            "cart.clear",
+            driver = self.identity.storage.driver(),
+            cart = %identifier_hash(self.key.identifier()),
+            instance = self.key.instance(),
+        );
+        async {
+            let existed = if self.identity.is_pending() {
+                false
+            } else {
+                self.identity.storage.delete(&self.key).await?
+            };
+            self.reset_cache().await;
+            if existed {
+                self.emit(CartEventKind::Cleared, 0);
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}

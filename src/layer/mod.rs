@@ -1,0 +1,68 @@
+//! [`CartLayer`]: puts a lazy per-request cart context into the request ([`CartService`]) and, on
+//! the way out, sets the identifier cookie when a new guest cart was stored ([`ResponseFuture`]).
+//!
+//! The layer does no I/O of its own: the [`crate::Cart`] extractor resolves the identifier and
+//! loads the cart on first use, so a route that never takes `Cart` costs one small allocation.
+
+mod future;
+mod service;
+
+use tower_layer::Layer;
+
+pub use self::future::ResponseFuture;
+pub use self::service::CartService;
+use crate::config::CartConfig;
+use crate::manager::CartManager;
+
+/// Adds carts to a router.
+///
+/// With the default (session) configuration, a tower-sessions `SessionManagerLayer` must wrap it,
+/// i.e. be added after it:
+///
+/// ```
+/// use axum::{Json, Router, routing::post};
+/// use axum_cart::{Cart, CartConfig, CartError, CartLayer, CartView, ItemInput};
+/// use tower_sessions::{MemoryStore, SessionManagerLayer};
+///
+/// async fn add(cart: Cart, Json(item): Json<ItemInput>) -> Result<Json<CartView>, CartError> {
+///     cart.add_input(item).await?;
+///     Ok(Json(cart.view().await?))
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/cart/items", post(add))
+///     .layer(CartLayer::new(CartConfig::new()))
+///     .layer(SessionManagerLayer::new(MemoryStore::default()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct CartLayer {
+    manager: CartManager,
+}
+
+impl CartLayer {
+    /// A layer with a new [`CartManager`] for `config`.
+    pub fn new(config: CartConfig) -> Self {
+        CartLayer {
+            manager: CartManager::new(config),
+        }
+    }
+
+    /// A layer on an existing manager (shared with workers, or with other routers).
+    pub fn from_manager(manager: CartManager) -> Self {
+        CartLayer { manager }
+    }
+
+    /// The manager this layer serves carts from.
+    pub fn manager(&self) -> &CartManager {
+        &self.manager
+    }
+}
+
+impl<S> Layer<S> for CartLayer {
+    type Service = CartService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CartService::new(inner, self.manager.clone())
+    }
+}
+

@@ -1,0 +1,266 @@
+//! Per-request state: what [`CartLayer`](crate::CartLayer) puts into the request, who the carts
+//! of the request belong to ([`Identity`]), where a guest identifier is kept between requests
+//! ([`GuestSlot`]), and the request's cache of loaded carts.
+//!
+//! Resolving an identity reads the session or a cookie and asks the user resolver; it never
+//! touches cart storage. A guest cart that must merge into the user's is remembered as pending
+//! and merged by the first cart operation of the request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as SyncMutex};
+
+use http::request::Parts;
+use tokio::sync::{Mutex, OnceCell};
+use tower_sessions::Session;
+
+use crate::cart::CartContents;
+use crate::config::StorageMode;
+use crate::error::CartError;
+use crate::identify::{
+    CookieConfig, IdentifierMode, is_guest_identifier, new_guest_identifier, user_identifier,
+};
+use crate::login::merge_guest_carts;
+use crate::manager::CartManager;
+use crate::storage::{CartStorage, SessionStorage, StorageError, Versioned};
+
+/// What the layer shares with the extractor and the response future of one request.
+pub(crate) struct RequestCart {
+    pub(crate) manager: CartManager,
+    /// A `Set-Cookie` value to add to the response (a newly stored guest cart, or a removal).
+    set_cookie: SyncMutex<Option<String>>,
+    /// The identity resolved by the first `Cart` extraction of this request.
+    identity: OnceCell<Arc<Identity>>,
+}
+
+impl RequestCart {
+    pub(crate) fn new(manager: CartManager) -> Self {
+        RequestCart {
+            manager,
+            set_cookie: SyncMutex::new(None),
+            identity: OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn set_cookie(&self, value: String) {
+        *self
+            .set_cookie
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(value);
+    }
+
+    /// The `Set-Cookie` value to answer with, if any.
+    pub(crate) fn take_cookie(&self) -> Option<String> {
+        self.set_cookie
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// The identity of this request, resolved once and shared by every extraction.
+    pub(crate) async fn identity(
+        self: &Arc<Self>,
+        parts: &Parts,
+    ) -> Result<Arc<Identity>, CartError> {
+        self.identity
+            .get_or_try_init(|| resolve_identity(parts, self))
+            .await
+            .cloned()
+    }
+}
+
+/// The cached cart of one instance, shared by every handle on it within a request.
+pub(crate) type CartCache = Arc<Mutex<Option<Arc<Versioned<CartContents>>>>>;
+
+/// Who the carts of a request belong to, and where they are stored.
+pub(crate) struct Identity {
+    pub(crate) identifier: String,
+    pub(crate) storage: Arc<dyn CartStorage>,
+    /// Where the guest identifier lives (`None` for user carts and carts opened by a manager).
+    pub(crate) slot: Option<GuestSlot>,
+    /// A guest identifier minted for this request: stored in its slot only once its first cart
+    /// is written, so that read-only visitors cost nothing.
+    pending: bool,
+    stored: OnceCell<()>,
+    /// A guest whose carts merge into this user's at the first cart operation.
+    merge: Option<PendingMerge>,
+    merged: OnceCell<()>,
+    /// The loaded carts of this identity, one per instance, so that a cart is loaded once per
+    /// request and every handle sees the request's own writes.
+    caches: SyncMutex<HashMap<String, CartCache>>,
+}
+
+/// A guest identifier found on a request that also has a logged-in user.
+struct PendingMerge {
+    guest: String,
+    slot: GuestSlot,
+}
+
+impl Identity {
+    /// An identity whose identifier is known and needs nothing stored.
+    pub(crate) fn settled(
+        identifier: String,
+        storage: Arc<dyn CartStorage>,
+        slot: Option<GuestSlot>,
+    ) -> Self {
+        Identity {
+            identifier,
+            storage,
+            slot,
+            pending: false,
+            stored: OnceCell::new(),
+            merge: None,
+            merged: OnceCell::new(),
+            caches: SyncMutex::default(),
+        }
+    }
+
+    /// The cache shared by every handle on `instance` of this identity.
+    pub(crate) fn cache(&self, instance: &str) -> CartCache {
+        let mut caches = self
+            .caches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(cache) = caches.get(instance) {
+            return Arc::clone(cache);
+        }
+        Arc::clone(caches.entry(instance.to_owned()).or_default())
+    }
+
+    /// Whether the identifier was minted for this request and nothing was stored for it yet.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending && self.stored.get().is_none()
+    }
+
+    /// Keeps a newly minted guest identifier in its slot, once.
+    pub(crate) async fn ensure_stored(&self) -> Result<(), CartError> {
+        let (true, Some(slot)) = (self.pending, &self.slot) else {
+            return Ok(());
+        };
+        self.stored
+            .get_or_try_init(|| slot.store(&self.identifier))
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs the pending guest-to-user merge, once per request; a no-op without one.
+    pub(crate) async fn settle(&self, manager: &CartManager) -> Result<(), CartError> {
+        let Some(merge) = &self.merge else {
+            return Ok(());
+        };
+        self.merged
+            .get_or_try_init(|| async {
+                merge_guest_carts(manager, &self.storage, &merge.guest, &self.identifier).await?;
+                merge.slot.forget().await
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Where a guest identifier is kept between requests.
+pub(crate) enum GuestSlot {
+    Session {
+        session: Session,
+        key: String,
+    },
+    Cookie {
+        state: Arc<RequestCart>,
+        config: CookieConfig,
+    },
+}
+
+impl GuestSlot {
+    async fn store(&self, identifier: &str) -> Result<(), CartError> {
+        match self {
+            GuestSlot::Session { session, key } => {
+                session.insert(key, identifier).await.map_err(session_error)
+            }
+            GuestSlot::Cookie { state, config } => {
+                state.set_cookie(config.set_cookie(identifier));
+                Ok(())
+            }
+        }
+    }
+
+    /// Forgets the guest identifier once its carts were merged into a user's, so that a repeated
+    /// login finds nothing to merge.
+    pub(crate) async fn forget(&self) -> Result<(), CartError> {
+        match self {
+            GuestSlot::Session { session, key } => {
+                session.remove_value(key).await.map_err(session_error)?;
+            }
+            GuestSlot::Cookie { state, config } => state.set_cookie(config.removal_cookie()),
+        }
+        Ok(())
+    }
+
+    /// The guest identifier this slot holds, if a valid one.
+    async fn read(&self, parts: &Parts) -> Result<Option<String>, CartError> {
+        Ok(match self {
+            GuestSlot::Session { session, key } => session
+                .get_value(key)
+                .await
+                .map_err(session_error)?
+                .and_then(|value| match value {
+                    serde_json::Value::String(id) => Some(id),
+                    _ => None,
+                })
+                .filter(|id| is_guest_identifier(id)),
+            GuestSlot::Cookie { config, .. } => config.read(&parts.headers),
+        })
+    }
+}
+
+fn session_error(error: tower_sessions::session::Error) -> CartError {
+    CartError::Storage(StorageError::Unavailable {
+        driver: "session",
+        message: error.to_string(),
+    })
+}
+
+async fn resolve_identity(
+    parts: &Parts,
+    state: &Arc<RequestCart>,
+) -> Result<Arc<Identity>, CartError> {
+    let manager = &state.manager;
+    let config = manager.config();
+    let session = parts.extensions.get::<Session>().cloned();
+    let storage: Arc<dyn CartStorage> = match (manager.storage(), &session) {
+        (StorageMode::Session { key }, Some(session)) => {
+            Arc::new(SessionStorage::new(session.clone(), key))
+        }
+        (StorageMode::Shared(storage), _) => storage,
+        (StorageMode::Session { .. }, None) => return Err(CartError::MissingSession),
+    };
+    let slot = match (&config.identifier, session) {
+        (IdentifierMode::Session { key }, Some(session)) => GuestSlot::Session {
+            session,
+            key: key.clone(),
+        },
+        (IdentifierMode::Cookie(cookie), _) => GuestSlot::Cookie {
+            state: Arc::clone(state),
+            config: cookie.clone(),
+        },
+        (IdentifierMode::Session { .. }, None) => return Err(CartError::MissingSession),
+    };
+    let guest = slot.read(parts).await?;
+
+    let user = match &config.user_resolver {
+        Some(resolver) => resolver.user_id(parts).await,
+        None => None,
+    };
+    if let Some(user) = user {
+        let identity = Identity::settled(user_identifier(&user), storage, None);
+        return Ok(Arc::new(Identity {
+            merge: guest.map(|guest| PendingMerge { guest, slot }),
+            ..identity
+        }));
+    }
+    Ok(Arc::new(match guest {
+        Some(guest) => Identity::settled(guest, storage, Some(slot)),
+        None => Identity {
+            pending: true,
+            ..Identity::settled(new_guest_identifier(), storage, Some(slot))
+        },
+    }))
+}

@@ -1,0 +1,77 @@
+//! [`CartKey`]: which cart, and how it shows in logs.
+
+use std::fmt;
+
+/// The instance used when none is named.
+pub const DEFAULT_INSTANCE: &str = "default";
+
+/// Names one cart: a cart identifier and an instance (`default`, `wishlist`, ...).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CartKey {
+    identifier: String,
+    instance: String,
+}
+
+impl CartKey {
+    /// The cart `instance` of `identifier`.
+    pub fn new(identifier: impl Into<String>, instance: impl Into<String>) -> CartKey {
+        CartKey {
+            identifier: identifier.into(),
+            instance: instance.into(),
+        }
+    }
+
+    /// The cart identifier (a guest id or a user id).
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
+    /// The instance name.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// A short, stable hash of the identifier for logs, so identifiers never appear in clear.
+    pub fn identifier_hash(&self) -> String {
+        identifier_hash(&self.identifier)
+    }
+}
+
+/// Whether `name` is a plain SQL table name: lower-case letters, digits and `_`, optionally
+/// `schema.table`. Table names are spliced into SQL, so nothing else may pass.
+pub(crate) fn is_plain_table_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() <= 2
+        && parts.iter().all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
+/// A short, stable, non-reversible tag of an identifier for logs.
+pub(crate) fn identifier_hash(identifier: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: stable across processes, and 64 bits reveal nothing useful about a
+    // 128-bit random identifier.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    identifier.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())[..10].to_owned()
+}
+
+impl fmt::Debug for CartKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CartKey({}…/{})", self.identifier_hash(), self.instance)
+    }
+}
+
+impl fmt::Display for CartKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}…/{}", self.identifier_hash(), self.instance)
+    }
+}
+
