@@ -4,7 +4,8 @@
 
 use std::hint::black_box;
 
-use axum_cart::{CartContents, CartItem, Condition, ConditionTarget, Currency, Money, Rule};
+use axum_cart::cart::Rule;
+use axum_cart::{CartContents, CartItem, Condition, ConditionTarget, Currency, Money};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn cart_with(lines: usize) -> CartContents {

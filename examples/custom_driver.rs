@@ -9,10 +9,10 @@
 //! curl -b jar http://127.0.0.1:3000/cart
 //! ```
 //!
-//! What a driver must do (see `axum_cart::CartStorage` and `axum_cart::storage::conformance`):
+//! What a driver must do (see `axum_cart::storage::CartStorage` and `axum_cart::storage::conformance`):
 //! keep a version per cart and write only when the caller's expected version is the stored one
 //! (compare-and-set), list and move instances, and (optionally) enumerate carts with `scan` so
-//! `axum_cart::storage::migrate` can copy them. `tests/custom_driver.rs` runs the conformance
+//! `axum_cart::storage::copy_carts` can copy them. `tests/custom_driver.rs` runs the conformance
 //! suite against this driver with `axum_cart::conformance_tests!`.
 
 use std::path::{Path, PathBuf};
@@ -22,9 +22,9 @@ use async_trait::async_trait;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_cart::storage::ScanPage;
+use axum_cart::storage::{CartKey, CartStorage, StorageError, Versioned};
 use axum_cart::{
-    Cart, CartConfig, CartContents, CartError, CartKey, CartLayer, CartStorage, CartView,
-    CookieConfig, ItemInput, StorageError, Versioned,
+    Cart, CartConfig, CartContents, CartError, CartLayer, CartView, CookieConfig, ItemInput,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

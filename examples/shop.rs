@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Form, Json, Router};
-use axum_cart::settings::{CartSettings, StorageKind};
+use axum_cart::settings::{CartSettings, Driver};
 use axum_cart::{
     Cart, CartConfig, CartError, CartLayer, CartManager, CartView, ConditionInput, ItemInput,
     ItemUpdateInput, SessionUserResolver,
@@ -523,7 +523,7 @@ async fn main() {
     let router = match settings.storage {
         // With the cache driver the sessions live in Redis too, on the carts' pool, so that
         // several shop processes serve the same visitors.
-        StorageKind::Cache => {
+        Driver::Cache => {
             let redis = settings
                 .connect_cache()
                 .await

@@ -42,7 +42,13 @@ impl std::fmt::Debug for StorageMode {
     }
 }
 
-/// How carts are stored, identified, priced and limited.
+/// How carts are stored, identified, priced and limited: what [`CartLayer::new`] and
+/// [`CartManager::new`] are built from.
+///
+/// [`CartLayer::new`]: crate::CartLayer::new
+/// [`CartManager::new`]: crate::CartManager::new
+///
+/// # Examples
 ///
 /// ```
 /// use axum_cart::{CartConfig, Currency, MemoryStorage, MergeStrategy};
@@ -51,7 +57,7 @@ impl std::fmt::Debug for StorageMode {
 ///     .with_currency(Currency::EUR)
 ///     .with_merge_strategy(MergeStrategy::KeepHighestQuantity)
 ///     .with_max_retries(10)
-///     .on_event(|event| println!("{event:?}"));
+///     .with_event_listener(|event| println!("{event:?}"));
 /// ```
 #[derive(Clone)]
 pub struct CartConfig {
@@ -105,11 +111,32 @@ impl std::fmt::Debug for CartConfig {
 impl CartConfig {
     /// The defaults: carts in the session under `cart`, guest identifiers in the session under
     /// `cart_id`, USD, half-up rounding, default limits, `add_quantities` merging, 5 retries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use axum_cart::{CartConfig, CartLayer};
+    /// use tower_sessions::{MemoryStore, SessionManagerLayer};
+    ///
+    /// // The session driver needs a tower-sessions layer around the cart layer.
+    /// let app: Router = Router::new()
+    ///     .layer(CartLayer::new(CartConfig::new()))
+    ///     .layer(SessionManagerLayer::new(MemoryStore::default()));
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Keeps carts in a shared driver (Redis, Postgres, memory or your own).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::{CartConfig, MemoryStorage};
+    ///
+    /// let config = CartConfig::new().with_storage(MemoryStorage::new());
+    /// ```
     pub fn with_storage(mut self, storage: impl CartStorage) -> Self {
         self.storage = StorageMode::Shared(Arc::new(storage));
         self
@@ -134,12 +161,34 @@ impl CartConfig {
     }
 
     /// Keeps guest identifiers in a signed cookie; no session needed with a shared driver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::{CartConfig, CookieConfig, MemoryStorage};
+    /// use cookie::Key;
+    ///
+    /// // Load the key from your secrets; a generated key forgets every cart at restart.
+    /// let key = Key::generate();
+    /// let config = CartConfig::new()
+    ///     .with_storage(MemoryStorage::new())
+    ///     .with_cookie_identifier(CookieConfig::new(key).with_name("cart"));
+    /// ```
     pub fn with_cookie_identifier(mut self, cookie: CookieConfig) -> Self {
         self.identifier = IdentifierMode::Cookie(cookie);
         self
     }
 
     /// Resolves logged-in users; their carts are keyed by user and guest carts merge into them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::{CartConfig, SessionUserResolver};
+    ///
+    /// // The user id your login handler stored in the session under `user_id`.
+    /// let config = CartConfig::new().with_user_resolver(SessionUserResolver::new("user_id"));
+    /// ```
     pub fn with_user_resolver(mut self, resolver: impl UserResolver) -> Self {
         self.user_resolver = Some(Arc::new(resolver));
         self
@@ -158,6 +207,19 @@ impl CartConfig {
     }
 
     /// The limits every change is checked against.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::{CartConfig, Limits};
+    ///
+    /// let config = CartConfig::new().with_limits(Limits {
+    ///     max_lines: 50,
+    ///     max_quantity: 99,
+    ///     ..Limits::default()
+    /// });
+    /// assert_eq!(config.limits().max_lines, 50);
+    /// ```
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -181,8 +243,23 @@ impl CartConfig {
         self
     }
 
-    /// Calls `listener` after each committed change.
-    pub fn on_event(mut self, listener: impl Fn(&CartEvent) + Send + Sync + 'static) -> Self {
+    /// Calls `listener` after each committed change (never for a change that failed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::{CartConfig, CartEventKind};
+    ///
+    /// let config = CartConfig::new().with_event_listener(|event| {
+    ///     if let CartEventKind::ItemAdded { id } = &event.kind {
+    ///         println!("{id} added to a cart");
+    ///     }
+    /// });
+    /// ```
+    pub fn with_event_listener(
+        mut self,
+        listener: impl Fn(&CartEvent) + Send + Sync + 'static,
+    ) -> Self {
         self.listeners.push(Arc::new(listener));
         self
     }
@@ -202,4 +279,3 @@ impl CartConfig {
         &self.limits
     }
 }
-

@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::cart::{CartContents, Condition, Step, Totals};
 use crate::cart;
+use crate::cart::{CartContents, Condition, Step, Totals};
 
 /// One line of a [`CartView`].
 #[derive(Clone, Debug, Serialize)]

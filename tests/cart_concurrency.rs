@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum_cart::{CartConfig, CartEventKind, CartItem, CartManager, Currency, MemoryStorage, Money};
-use common::*;
+use common::counting::CountingStorage;
+use common::events::{recording, take};
+use common::requests::{Client, browser, lines, quantity, serve};
+use common::shop::cookie_config;
 use http::StatusCode;
 use serde_json::{Value, json};
 use tower_sessions::MemoryStore;

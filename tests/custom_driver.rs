@@ -1,5 +1,6 @@
 //! The README's custom driver example passes the conformance suite and serves a cart over HTTP.
 
+// The example is a binary, not a library: its source is compiled in as a module, `main` unused.
 #[path = "../examples/custom_driver.rs"]
 #[allow(dead_code)]
 mod custom_driver;

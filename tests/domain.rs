@@ -2,11 +2,12 @@
 //! removed; subtotal, total and item conditions; a discount larger than the cart), rounding, bad
 //! input, rules, merging, metadata, item conditions, updates and the totals breakdown.
 
-use axum_cart::cart::{Stage, Totals};
 use axum_cart::cart::Error;
+use axum_cart::cart::{ItemUpdate, Rule, merge};
+use axum_cart::cart::{Stage, Totals};
 use axum_cart::{
-    CartContents, CartItem, Condition, ConditionInput, ConditionTarget, Currency,
-    ItemInput, ItemUpdate, Limits, MergeStrategy, Money, RoundingMode, Rule, merge,
+    CartContents, CartItem, Condition, ConditionInput, ConditionTarget, Currency, ItemInput,
+    Limits, MergeStrategy, Money, RoundingMode,
 };
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;

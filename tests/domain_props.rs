@@ -1,9 +1,10 @@
 //! Properties of the cart domain over generated carts and operations.
 
 use axum_cart::cart::Error;
+use axum_cart::cart::{Rule, merge};
 use axum_cart::{
-    CartContents, CartItem, Condition, ConditionTarget, Currency, ItemInput, Limits,
-    MergeStrategy, Money, RoundingMode, Rule, merge,
+    CartContents, CartItem, Condition, ConditionTarget, Currency, ItemInput, Limits, MergeStrategy,
+    Money, RoundingMode,
 };
 use proptest::prelude::*;
 use serde_json::json;

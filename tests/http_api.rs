@@ -1,10 +1,14 @@
-//! The HTTP API of the example shop (DESIGN.md section 7), through the real router: with
-//! `oneshot` (cookies carried by hand) and with a real server and a cookie-keeping reqwest client.
+//! The HTTP API of the example shop (`/cart`, its items, conditions and metadata, `/login` and
+//! `/logout`), through the real router: with `oneshot` (cookies carried by hand) and with a real
+//! server and a cookie-keeping reqwest client.
 
 mod common;
 
-use axum_cart::{CartConfig, CartEventKind, CartStorage, MemoryStorage, MergeStrategy};
-use common::*;
+use axum_cart::storage::CartStorage;
+use axum_cart::{CartConfig, CartEventKind, MemoryStorage, MergeStrategy};
+use common::events::{kinds, recording, take};
+use common::requests::{Client, assert_json_error, browser, lines, quantity, serve};
+use common::shop::{cookie_config, cookie_shop, session_shop};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tower_sessions::MemoryStore;
@@ -154,7 +158,8 @@ async fn cart_conditions_apply_to_the_subtotal_and_can_be_removed() {
     assert_eq!(view["savings"], "0.00");
     assert_eq!(view["conditions"].as_array().unwrap().len(), 2);
 
-    // DESIGN worked example: -10% on the subtotal, +15% and +9.99 on the total.
+    // A worked example: 200.00 less 10 % on the subtotal is 180.00; plus 15 % (207.00) and then
+    // 9.99 on the total is 216.99.
     client.delete("/cart/conditions/tax").await.ok();
     client.delete("/cart/conditions/handling").await.ok();
     client
@@ -351,15 +356,10 @@ async fn a_tampered_or_forged_cookie_gets_a_fresh_cart_never_the_victims() {
     let signed = victim.cookies["cart_id"].clone();
 
     // Another key's signature on the victim's identifier.
-    let other_key = axum_cart::CookieConfig::new(cookie::Key::generate()).with_secure(false);
-    let foreign = other_key.set_cookie(&victim_id);
-    let foreign_value = foreign
-        .split(';')
-        .next()
-        .unwrap()
-        .strip_prefix("cart_id=")
-        .unwrap()
-        .to_owned();
+    let mut jar = cookie::CookieJar::new();
+    jar.signed_mut(&cookie::Key::generate())
+        .add(cookie::Cookie::new("cart_id", victim_id.clone()));
+    let foreign_value = jar.get("cart_id").unwrap().value().to_owned();
 
     let forgeries = [
         ("flipped signature char", flip(&signed, 5)),
@@ -665,7 +665,7 @@ async fn a_resolver_that_starts_yielding_a_user_merges_the_guest_cart_once() {
     assert!(matches!(got[1].kind, CartEventKind::Merged { .. }));
     assert!(storage.instances(&guest_id).await.unwrap().is_empty());
     let user = storage
-        .load(&axum_cart::CartKey::new("user:gina", "default"))
+        .load(&axum_cart::storage::CartKey::new("user:gina", "default"))
         .await
         .unwrap()
         .unwrap();
@@ -676,7 +676,7 @@ async fn a_resolver_that_starts_yielding_a_user_merges_the_guest_cart_once() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(take(&events).is_empty());
     let user = storage
-        .load(&axum_cart::CartKey::new("user:gina", "default"))
+        .load(&axum_cart::storage::CartKey::new("user:gina", "default"))
         .await
         .unwrap()
         .unwrap();

@@ -4,7 +4,8 @@
 mod common;
 
 use axum_cart::{CartConfig, MemoryStorage};
-use common::*;
+use common::requests::{Client, lines, quantity};
+use common::shop::session_shop;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_sessions::MemoryStore;

@@ -2,16 +2,15 @@
 //! Every cart's items, conditions, metadata and totals survive; a re-run copies nothing; a dry run
 //! writes nothing; a newer target cart is left alone.
 
-mod support;
+mod common;
 
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/redis.rs"]
-mod redis;
+// `support`: the name this file's body uses for `common::process`.
+use common::{pg, process, redis};
 
+use axum_cart::cart::Rule;
+use axum_cart::storage::{CartKey, CartStorage, CopyOptions, copy_carts};
 use axum_cart::{
-    CartContents, CartItem, CartKey, CartStorage, Condition, ConditionTarget, Currency,
-    MemoryStorage, MigrateOptions, Money, Rule, migrate,
+    CartContents, CartItem, Condition, ConditionTarget, Currency, MemoryStorage, Money,
 };
 
 const CARTS: usize = 10_000;
@@ -74,12 +73,14 @@ async fn fill(storage: &dyn CartStorage, run: &str) {
     .await;
 }
 
-/// Copies `from` → `to` and checks everything the issue promises.
+/// Copies `from` → `to` and checks what a move promises: a dry run writes nothing, a target cart
+/// newer than its source is left alone, every other cart arrives equal with equal totals, and a
+/// re-run copies nothing.
 async fn check_move(from: &dyn CartStorage, to: &dyn CartStorage, run: &str) {
-    let dry = migrate(
+    let dry = copy_carts(
         from,
         to,
-        MigrateOptions {
+        CopyOptions {
             batch_size: 1000,
             dry_run: true,
             progress: None,
@@ -117,10 +118,10 @@ async fn check_move(from: &dyn CartStorage, to: &dyn CartStorage, run: &str) {
     }
     to.save(&newer, &theirs, None).await.unwrap();
 
-    let report = migrate(
+    let report = copy_carts(
         from,
         to,
-        MigrateOptions {
+        CopyOptions {
             batch_size: 1000,
             dry_run: false,
             progress: None,
@@ -148,7 +149,7 @@ async fn check_move(from: &dyn CartStorage, to: &dyn CartStorage, run: &str) {
     })
     .await;
 
-    let again = migrate(from, to, MigrateOptions::default()).await.unwrap();
+    let again = copy_carts(from, to, CopyOptions::default()).await.unwrap();
     assert_eq!(again.copied, 0, "a re-run copies nothing");
     assert_eq!(again.unchanged as usize, CARTS - 1);
 }
@@ -174,6 +175,55 @@ async fn ten_thousand_carts_redis_to_postgres_and_postgres_to_redis() {
     check_move(&postgres_only, &back, "p2r").await;
 }
 
+#[test]
+fn the_migrate_example_documents_its_flags_and_rejects_bad_ones() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(process::example_path("migrate"))
+            .args(args)
+            .env_remove("REDIS_URL")
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        (
+            output.status.code().expect("exited, not killed"),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, help, _) = run(&["--help"]);
+    assert_eq!(code, 0, "{help}");
+    let names = [
+        "--from",
+        "--to",
+        "--dry-run",
+        "--batch-size",
+        "--cache-url",
+        "--database-url",
+        "cache",
+        "database",
+        "REDIS_URL",
+        "DATABASE_URL",
+    ];
+    for name in names
+        .into_iter()
+        .chain(axum_cart::settings::ENV_VARS.iter().map(|(var, _)| *var))
+    {
+        assert!(help.contains(name), "`{name}` is not in the help:\n{help}");
+    }
+
+    for bad in [
+        &["--bogus"][..],
+        &["--from", "cache", "--to", "redis"],
+        &["--from", "cache", "--to", "cache"],
+        &["--from", "cache", "--to", "database", "--batch-size", "0"],
+        &["--to", "database"],
+    ] {
+        let (code, _, stderr) = run(bad);
+        assert_eq!(code, 2, "{bad:?}: {stderr}");
+        assert!(stderr.contains("error:"), "{bad:?}: {stderr}");
+    }
+}
+
 #[tokio::test]
 async fn the_migrate_example_reports_and_is_idempotent() {
     let redis = redis::fresh_storage().await;
@@ -183,7 +233,7 @@ async fn the_migrate_example_reports_and_is_idempotent() {
     let postgres = pg::fresh_storage().await;
     let url = pg::test_database_url().await;
     let run = |extra: &[&str]| {
-        let output = std::process::Command::new(support::example_path("migrate"))
+        let output = std::process::Command::new(process::example_path("migrate"))
             .args(["--from", "cache", "--to", "database", "--batch-size", "7"])
             .args(extra)
             .env("REDIS_URL", redis::url())

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use axum_cart::storage::{ScanPage, migrate};
-use axum_cart::{
-    CartConfig, CartContents, CartItem, CartKey, CartManager, CartStorage, Currency,
-    DualWriteStorage, MemoryStorage, MigrateOptions, Money, StorageError, Versioned,
+use axum_cart::storage::{
+    CartKey, CartStorage, CopyOptions, DualWriteStorage, StorageError, Versioned,
 };
+use axum_cart::storage::{ScanPage, copy_carts};
+use axum_cart::{CartConfig, CartContents, CartItem, CartManager, Currency, MemoryStorage, Money};
 
 fn cart_with(id: &str, quantity: u32) -> CartContents {
     let mut cart = CartContents::new(Currency::USD);
@@ -43,10 +43,10 @@ async fn migrate_copies_everything_once_and_respects_newer_targets() {
     let newer_key = CartKey::new("guest-7", "default");
     to.save(&newer_key, &cart_with("z", 9), None).await.unwrap();
 
-    let dry = migrate(
+    let dry = copy_carts(
         &from,
         &to,
-        MigrateOptions {
+        CopyOptions {
             batch_size: 40,
             dry_run: true,
             ..Default::default()
@@ -58,11 +58,12 @@ async fn migrate_copies_everything_once_and_respects_newer_targets() {
     assert_eq!(to.len(), 1, "a dry run writes nothing");
 
     let pages = std::sync::Mutex::new(Vec::new());
-    let progress = |report: &axum_cart::MigrationReport| pages.lock().unwrap().push(report.scanned);
-    let report = migrate(
+    let progress =
+        |report: &axum_cart::storage::CopyReport| pages.lock().unwrap().push(report.scanned);
+    let report = copy_carts(
         &from,
         &to,
-        MigrateOptions {
+        CopyOptions {
             batch_size: 40,
             dry_run: false,
             progress: Some(&progress),
@@ -97,7 +98,7 @@ async fn migrate_copies_everything_once_and_respects_newer_targets() {
         9
     );
 
-    let again = migrate(&from, &to, MigrateOptions::default())
+    let again = copy_carts(&from, &to, CopyOptions::default())
         .await
         .unwrap();
     assert_eq!(again.copied, 0, "a re-run copies nothing");

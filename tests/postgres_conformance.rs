@@ -1,6 +1,7 @@
 //! The driver conformance suite against Postgres, each check on its own schema.
 
-#[path = "support/pg.rs"]
-mod pg;
+mod common;
+
+use common::pg;
 
 axum_cart::conformance_tests!(pg::fresh_storage());

@@ -1,24 +1,14 @@
 //! How many statements the Postgres driver sends: one per load and one per optimistic save.
 //! Alone in its binary, because it installs a global tracing subscriber to count them.
 
-#[path = "support/pg.rs"]
-mod pg;
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum_cart::{CartContents, CartItem, CartKey, CartStorage, Currency, Money};
-
-fn usd(amount: &str) -> Money {
-    Money::parse(amount, Currency::USD).unwrap()
-}
-
-fn key() -> CartKey {
-    CartKey::new(
-        format!("guest-{}", uuid::Uuid::new_v4().simple()),
-        "default",
-    )
-}
+use axum_cart::storage::{CartKey, CartStorage};
+use axum_cart::{CartContents, CartItem, Currency};
+use common::{guest_key, pg, usd};
 
 /// Counts the statements sqlx sends, from its `sqlx::query` log events.
 #[derive(Clone, Default)]
@@ -41,7 +31,7 @@ async fn an_optimistic_save_is_one_statement_and_a_load_is_one() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(counter.clone()))
         .unwrap();
     let storage = pg::fresh_storage_with(1).await;
-    let key = key();
+    let key = guest_key();
     let mut cart = CartContents::new(Currency::USD);
     cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
         .unwrap();

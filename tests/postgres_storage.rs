@@ -1,33 +1,17 @@
 //! The Postgres driver against a real server: versions, conflicts, concurrency in both modes,
 //! statement counts, abandoned carts and pruning, and outages.
 
-#[path = "support/hammer.rs"]
-mod hammer;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/proxy.rs"]
-mod proxy;
-
-use hammer::hammer;
-use proxy::Proxy;
+mod common;
 
 use std::time::{Duration, Instant};
 
+use axum_cart::storage::{CartKey, CartStorage, StorageError};
 use axum_cart::{
-    CartConfig, CartContents, CartError, CartItem, CartKey, CartManager, CartStorage, Currency,
-    Money, PostgresStorage, StorageError,
+    CartConfig, CartContents, CartError, CartItem, CartManager, Currency, PostgresStorage,
 };
-
-fn usd(amount: &str) -> Money {
-    Money::parse(amount, Currency::USD).unwrap()
-}
-
-fn key() -> CartKey {
-    CartKey::new(
-        format!("guest-{}", uuid::Uuid::new_v4().simple()),
-        "default",
-    )
-}
+use common::hammer::hammer;
+use common::proxy::Proxy;
+use common::{guest_key, pg, usd};
 
 #[tokio::test]
 async fn the_bundled_migration_creates_the_default_table() {
@@ -35,7 +19,7 @@ async fn the_bundled_migration_creates_the_default_table() {
     let storage = PostgresStorage::connect(&url).await.unwrap();
     storage.migrate().await.unwrap();
     storage.migrate().await.unwrap(); // applied migrations are skipped
-    let key = key();
+    let key = guest_key();
     assert_eq!(
         storage
             .save(&key, &CartContents::new(Currency::USD), None)
@@ -63,7 +47,7 @@ async fn the_bundled_migration_creates_the_default_table() {
 async fn versions_count_committed_changes_and_clearing_deletes_the_row() {
     let storage = pg::fresh_storage().await;
     let manager = CartManager::new(CartConfig::new().with_storage(storage.clone()));
-    let key = key();
+    let key = guest_key();
     let cart = manager.cart(key.identifier(), "default").unwrap();
     cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
         .await
@@ -105,7 +89,7 @@ async fn versions_count_committed_changes_and_clearing_deletes_the_row() {
 #[tokio::test]
 async fn a_forced_conflict_reports_both_versions() {
     let storage = pg::fresh_storage().await;
-    let key = key();
+    let key = guest_key();
     let mut cart = CartContents::new(Currency::USD);
     storage.save(&key, &cart, None).await.unwrap();
     cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
@@ -164,15 +148,11 @@ async fn no_lost_updates_with_optimistic_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_lost_updates_with_lock_for_update() {
-    let first = pg::fresh_storage_with(8).await.with_lock_for_update(true);
-    let second = pg::second_storage(&first, 8)
-        .await
-        .with_lock_for_update(true);
+async fn no_lost_updates_with_locking() {
+    let first = pg::fresh_storage_with(8).await.with_locking(true);
+    let second = pg::second_storage(&first, 8).await.with_locking(true);
     let (quantity, retries) = hammer(first, second).await;
-    println!(
-        "postgres lock_for_update: 1280 writes, {retries} retries (only creation races retry)"
-    );
+    println!("postgres locking: 1280 writes, {retries} retries (only creation races retry)");
     assert_eq!(quantity, 1_280);
 }
 
@@ -225,7 +205,15 @@ async fn abandoned_carts_and_pruning() {
     );
     assert_eq!(storage.abandoned(week, 2).await.unwrap().len(), 2);
 
-    let dry = storage.prune(week, 2, true, None).await.unwrap();
+    let dry = storage
+        .prune(
+            &axum_cart::storage::PruneOptions::older_than(week)
+                .with_batch_size(2)
+                .with_dry_run(true),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!((dry.matched, dry.deleted), (6, 0));
     assert_eq!(
         storage.abandoned(week, 100).await.unwrap().len(),
@@ -236,7 +224,10 @@ async fn abandoned_carts_and_pruning() {
     let progress = std::sync::Mutex::new(Vec::new());
     let report_progress = |deleted: u64| progress.lock().unwrap().push(deleted);
     let pruned = storage
-        .prune(week, 2, false, Some(&report_progress))
+        .prune(
+            &axum_cart::storage::PruneOptions::older_than(week).with_batch_size(2),
+            Some(&report_progress),
+        )
         .await
         .unwrap();
     assert_eq!((pruned.matched, pruned.deleted, pruned.batches), (6, 6, 4));
@@ -269,7 +260,7 @@ async fn an_outage_gives_unavailable_in_bounded_time_and_the_storage_recovers() 
         .unwrap()
         .with_table(&table)
         .unwrap();
-    let key = key();
+    let key = guest_key();
     storage
         .save(&key, &CartContents::new(Currency::USD), None)
         .await

@@ -1,14 +1,15 @@
 //! `cargo run --example prune` on back-dated carts: a dry run counts, a real run deletes in batches.
 
-mod support;
+mod common;
 
-#[path = "support/pg.rs"]
-mod pg;
+// `support`: the name this file's body uses for `common::process`.
+use common::{pg, process};
 
-use axum_cart::{CartContents, CartItem, CartKey, CartStorage, Currency, Money};
+use axum_cart::storage::{CartKey, CartStorage};
+use axum_cart::{CartContents, CartItem, Currency, Money};
 
 fn run_prune(url: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(support::example_path("prune"))
+    let output = std::process::Command::new(process::example_path("prune"))
         .args(args)
         .env("DATABASE_URL", url)
         .output()
@@ -91,5 +92,75 @@ async fn the_prune_example_counts_then_deletes_in_batches() {
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+/// Runs a built example with `args` and no database settings; returns (exit code, stdout, stderr).
+fn run_example(name: &str, args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(process::example_path(name))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap();
+    (
+        output.status.code().expect("exited, not killed"),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_prune_example_documents_its_flags_and_rejects_bad_ones() {
+    let (code, help, _) = run_example("prune", &["--help"]);
+    assert_eq!(code, 0, "{help}");
+    for name in [
+        "--days",
+        "--batch-size",
+        "--dry-run",
+        "--table",
+        "--database-url",
+        "DATABASE_URL",
+    ] {
+        assert!(help.contains(name), "`{name}` is not in the help:\n{help}");
+    }
+
+    let (code, _, stderr) = run_example("prune", &["--bogus"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("error:") && stderr.contains("--bogus"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_example("prune", &["--batch-size", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("error:"), "{stderr}");
+}
+
+#[test]
+fn the_worker_example_documents_its_flags_and_environment() {
+    let (code, help, _) = run_example("worker", &["--help"]);
+    assert_eq!(code, 0, "{help}");
+    let flags = [
+        "--idle-secs",
+        "--interval-secs",
+        "--port",
+        "WORKER_IDLE_SECS",
+        "WORKER_INTERVAL_SECS",
+        "PORT",
+        "REDIS_URL",
+        "DATABASE_URL",
+    ];
+    for name in flags
+        .into_iter()
+        .chain(axum_cart::settings::ENV_VARS.iter().map(|(var, _)| *var))
+    {
+        assert!(help.contains(name), "`{name}` is not in the help:\n{help}");
+    }
+
+    let (code, _, stderr) = run_example("worker", &["--bogus"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("error:") && stderr.contains("--bogus"),
+        "{stderr}"
     );
 }

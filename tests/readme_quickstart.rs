@@ -1,9 +1,11 @@
 //! The README's quick start works as written: the shop starts, and its curl lines give the
 //! numbers the README promises.
 
-mod support;
+mod common;
 
 use std::process::Command;
+
+use common::process;
 
 /// The curl commands of the README's quick start, with line continuations joined.
 fn readme_curl_commands() -> Vec<String> {
@@ -35,7 +37,7 @@ fn the_quick_start_curl_lines_work_as_written() {
         3,
         "the README quick start has three curl lines: {commands:?}"
     );
-    let shop = support::start_example("shop", &[("CART_STORAGE", "session")]);
+    let shop = process::start_example("shop", &[("CART_STORAGE", "session")]);
     let dir = std::env::temp_dir().join(format!("axum-cart-readme-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut last = String::new();

@@ -1,24 +1,16 @@
 //! The Redis driver against real servers: concurrency in both modes, TTL, the script cache,
 //! round trips, and an outage.
 
-#[path = "support/hammer.rs"]
-mod hammer;
-#[path = "support/redis.rs"]
-mod redis;
-
-use hammer::hammer;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use axum_cart::{CartContents, CartKey, CartStorage, Currency, RedisStorage, StorageError};
+use axum_cart::storage::{CartStorage, StorageError};
+use axum_cart::{CartContents, Currency, RedisStorage};
+use common::guest_key;
+use common::hammer::hammer;
+use common::redis;
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
-
-fn key() -> CartKey {
-    CartKey::new(
-        format!("guest-{}", uuid::Uuid::new_v4().simple()),
-        "default",
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_lost_updates_optimistic() {
@@ -55,7 +47,7 @@ async fn a_cart_expires_after_its_ttl_and_a_write_refreshes_it() {
     let storage = redis::fresh_storage()
         .await
         .with_ttl(Duration::from_millis(1500));
-    let key = key();
+    let key = guest_key();
     let redis_key = storage.cart_key(&key);
     storage
         .save(&key, &CartContents::new(Currency::USD), None)
@@ -106,8 +98,8 @@ async fn reads_refresh_the_ttl_when_asked() {
     let storage = redis::fresh_storage()
         .await
         .with_ttl(Duration::from_secs(60))
-        .refresh_ttl_on_read(true);
-    let key = key();
+        .with_ttl_refresh_on_read(true);
+    let key = guest_key();
     storage
         .save(&key, &CartContents::new(Currency::USD), None)
         .await
@@ -129,7 +121,7 @@ async fn reads_refresh_the_ttl_when_asked() {
 #[tokio::test]
 async fn saves_survive_a_flushed_script_cache() {
     let storage = redis::fresh_storage().await;
-    let key = key();
+    let key = guest_key();
     storage
         .save(&key, &CartContents::new(Currency::USD), None)
         .await
@@ -168,7 +160,7 @@ async fn a_load_is_one_command_and_a_save_one_script_call() {
         None,
     );
     observer.init().await.unwrap();
-    let key = key();
+    let key = guest_key();
     storage
         .save(&key, &CartContents::new(Currency::USD), None)
         .await
@@ -203,7 +195,7 @@ async fn an_outage_gives_unavailable_in_bounded_time_and_the_storage_recovers() 
     let mut server = redis::OwnRedis::start();
     let port = server.port;
     let storage = RedisStorage::connect(&server.url()).await.unwrap();
-    let key = key();
+    let key = guest_key();
     storage
         .save(&key, &CartContents::new(Currency::USD), None)
         .await
@@ -252,7 +244,7 @@ async fn an_outage_gives_unavailable_in_bounded_time_and_the_storage_recovers() 
 async fn a_frozen_redis_fails_writes_within_the_command_timeout() {
     let server = redis::OwnRedis::start();
     let storage = RedisStorage::connect(&server.url()).await.unwrap();
-    let key = key();
+    let key = guest_key();
     storage
         .save(&key, &CartContents::new(Currency::USD), None)
         .await

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum_cart::SessionStorage;
+use axum_cart::storage::SessionStorage;
 use tower_sessions::{MemoryStore, Session};
 
 async fn session_storage() -> SessionStorage {

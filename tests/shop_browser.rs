@@ -1,16 +1,15 @@
 //! The storefront in a real browser: Debian's headless Chromium driven through WebDriver
 //! (chromedriver). `./scripts/test` installs both; without them these tests fail, never skip.
 
-mod support;
-
-#[path = "support/pg.rs"]
-mod pg;
+mod common;
 
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::pg;
+use common::process::{free_port, start_example};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -24,14 +23,6 @@ impl Drop for ChromeDriver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_chromedriver() -> ChromeDriver {
@@ -263,7 +254,7 @@ async fn storefront_scenario(base: &str, driver: &ChromeDriver, screenshot_name:
 #[tokio::test]
 async fn storefront_in_a_real_browser_with_the_session_driver() {
     let driver = start_chromedriver();
-    let shop = support::start_example("shop", &[("CART_STORAGE", "session")]);
+    let shop = start_example("shop", &[("CART_STORAGE", "session")]);
     storefront_scenario(&shop.address, &driver, "storefront-session.png").await;
 }
 
@@ -271,7 +262,7 @@ async fn storefront_in_a_real_browser_with_the_session_driver() {
 async fn storefront_in_a_real_browser_with_the_database_driver() {
     let driver = start_chromedriver();
     let url = pg::test_database_url().await;
-    let shop = support::start_example(
+    let shop = start_example(
         "shop",
         &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)],
     );

@@ -1,17 +1,13 @@
 //! The example shop on the cache and database drivers, as separate processes: two shops sharing
 //! one Redis, and outages of Redis and Postgres seen through HTTP.
 
-mod support;
-
-#[path = "support/proxy.rs"]
-mod proxy;
-#[path = "support/redis.rs"]
-mod redis;
-
-use proxy::Proxy;
+mod common;
 
 use std::time::{Duration, Instant};
 
+use common::process::start_example;
+use common::proxy::Proxy;
+use common::{pg, redis};
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
@@ -31,11 +27,6 @@ async fn add(client: &reqwest::Client, shop: &str, id: &str) -> reqwest::Respons
         .unwrap()
 }
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 #[tokio::test]
 async fn two_shops_share_carts_through_one_redis() {
     let prefix = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
@@ -44,8 +35,8 @@ async fn two_shops_share_carts_through_one_redis() {
         ("REDIS_URL", &redis::url()),
         ("CART_CACHE_PREFIX", &prefix),
     ];
-    let first = support::start_example("shop", &envs);
-    let second = support::start_example("shop", &envs);
+    let first = start_example("shop", &envs);
+    let second = start_example("shop", &envs);
     let shopper = client();
     let written: Value = add(&shopper, &first.address, "tee")
         .await
@@ -76,15 +67,6 @@ async fn two_shops_share_carts_through_one_redis() {
         .unwrap();
     assert_eq!(again["lines"], 2);
     assert_eq!(again["version"], 2);
-}
-
-/// Freezes a process (SIGSTOP) so it stops answering without losing what it holds.
-fn signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 async fn expect_unavailable_then_recovery(
@@ -137,43 +119,25 @@ async fn expect_unavailable_then_recovery(
 #[tokio::test]
 async fn a_redis_outage_gives_503_and_the_shop_recovers() {
     let server = redis::OwnRedis::start();
-    let shop = support::start_example(
+    let shop = start_example(
         "shop",
         &[("CART_STORAGE", "cache"), ("REDIS_URL", &server.url())],
     );
-    let pid = server_pid(server.port);
     expect_unavailable_then_recovery(
         &shop.address,
         &client(),
-        || signal(pid, "-STOP"),
-        || signal(pid, "-CONT"),
+        || server.signal("-STOP"),
+        || server.signal("-CONT"),
     )
     .await;
-}
-
-/// The pid of the redis-server listening on `port`.
-fn server_pid(port: u16) -> u32 {
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("pgrep -f 'redis-server 127.0.0.1:{port}'"))
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .next()
-        .expect("redis-server pid")
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_gives_503_and_the_shop_recovers() {
     let mut proxy = Proxy::start_on(0).await;
     let port = proxy.port;
-    let url = database_url().replace(":5432/", &format!(":{port}/"));
-    let shop = support::start_example(
+    let url = pg::server_url().replace(":5432/", &format!(":{port}/"));
+    let shop = start_example(
         "shop",
         &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)],
     );

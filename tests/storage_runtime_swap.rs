@@ -1,14 +1,18 @@
 //! Switching the storage at runtime while clients keep sending requests.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::Router;
 use axum::routing::{get, post};
+use axum_cart::storage::CartStorage;
 use axum_cart::{
-    Cart, CartConfig, CartError, CartLayer, CartManager, CartStorage, CookieConfig, ItemInput,
-    MemoryStorage, StorageChoice,
+    Cart, CartConfig, CartError, CartLayer, CartManager, CookieConfig, ItemInput, MemoryStorage,
+    StorageMode,
 };
+use common::requests::{browser, serve};
 
 async fn add(cart: Cart, axum::Json(item): axum::Json<ItemInput>) -> Result<String, CartError> {
     cart.add_input(item).await?;
@@ -32,9 +36,7 @@ async fn swapping_the_driver_under_load_fails_no_request() {
         .route("/items", post(add))
         .route("/count", get(count))
         .layer(CartLayer::from_manager(manager.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let base = serve(app).await;
 
     let swapped = Arc::new(AtomicBool::new(false));
     let sent_after_swap = Arc::new(AtomicU64::new(0));
@@ -44,15 +46,16 @@ async fn swapping_the_driver_under_load_fails_no_request() {
         let swapped = Arc::clone(&swapped);
         let sent_after_swap = Arc::clone(&sent_after_swap);
         let started = started_tx.clone();
+        let base = base.clone();
         clients.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+            let http = browser();
             let mut failures = Vec::new();
             let mut after = 0u64;
             // Each client keeps going until it has sent 20 requests after the swap.
             for request in 0u64.. {
                 let swapped_before = swapped.load(Ordering::SeqCst);
                 let response = http
-                    .post(format!("http://{address}/items"))
+                    .post(format!("{base}/items"))
                     .json(&serde_json::json!({
                         "id": format!("c{client_number}"), "name": "Thing", "price": "1.00", "quantity": 1
                     }))
@@ -84,7 +87,7 @@ async fn swapping_the_driver_under_load_fails_no_request() {
         started_rx.recv().await.unwrap();
     }
     let before_swap = old.len();
-    manager.swap_storage(StorageChoice::Shared(Arc::new(new.clone())));
+    manager.swap_storage(StorageMode::Shared(Arc::new(new.clone())));
     swapped.store(true, Ordering::SeqCst);
 
     let mut failures = Vec::new();

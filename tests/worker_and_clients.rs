@@ -1,20 +1,22 @@
 //! A background worker and HTTP clients change the same cart at once, through the cache and the
 //! database drivers: nothing is lost. Plus the example worker's idle-cart pass.
 
-#[path = "../examples/worker.rs"]
-#[allow(dead_code)]
-mod worker;
+mod common;
 
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/redis.rs"]
-mod redis;
+// The example is a binary, not a library: its source is compiled in as a module, `main` unused.
+// It compiles `examples/shop.rs` in itself, as `common::shop` does: two copies, on purpose.
+#[path = "../examples/worker.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod worker;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
-use axum_cart::{Cart, CartConfig, CartError, CartLayer, CartManager, CartStorage, ItemInput};
+use axum_cart::storage::CartStorage;
+use axum_cart::{Cart, CartConfig, CartError, CartLayer, CartManager, ItemInput};
+use common::requests::serve;
+use common::{pg, redis};
 
 async fn add(cart: Cart, axum::Json(item): axum::Json<ItemInput>) -> Result<(), CartError> {
     cart.add_input(item).await.map(|_| ())
@@ -32,17 +34,16 @@ async fn worker_and_clients_share_one_cart(storage: impl CartStorage + Clone) {
     let app = Router::new()
         .route("/items", post(add))
         .layer(CartLayer::from_manager(manager.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let base = serve(app).await;
 
     let mut clients = Vec::new();
     for _ in 0..8 {
+        let base = base.clone();
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             for _ in 0..25 {
                 let response = http
-                    .post(format!("http://{address}/items"))
+                    .post(format!("{base}/items"))
                     .json(&serde_json::json!({"id": "web", "name": "Web order", "price": "3.00", "quantity": 1}))
                     .send()
                     .await

@@ -54,7 +54,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// An [`Error::Validation`] for `field`.
+    /// Creates an [`Error::Validation`] about `field`, saying what is wrong with it.
     ///
     /// # Examples
     ///
@@ -72,7 +72,7 @@ impl Error {
         }
     }
 
-    /// An [`Error::LimitExceeded`].
+    /// Creates an [`Error::LimitExceeded`]: `field` asked for `actual` where at most `max` is allowed.
     pub fn limit(field: impl Into<String>, max: u64, actual: u64) -> Error {
         Error::LimitExceeded {
             field: field.into(),
@@ -81,14 +81,14 @@ impl Error {
         }
     }
 
-    /// An [`Error::Overflow`].
+    /// Creates an [`Error::Overflow`] for `field`.
     pub fn overflow(field: impl Into<String>) -> Error {
         Error::Overflow {
             field: field.into(),
         }
     }
 
-    /// The input field the error is about, if any.
+    /// Returns the input field the error is about, or `None` for an unknown line or condition.
     pub fn field(&self) -> Option<&str> {
         match self {
             Error::Validation { field, .. }
@@ -99,7 +99,7 @@ impl Error {
         }
     }
 
-    /// A stable, machine-readable code (`validation_error`, `limit_exceeded`, ...).
+    /// Returns a stable, machine-readable code (`validation_error`, `limit_exceeded`, ...).
     pub fn code(&self) -> &'static str {
         match self {
             Error::Validation { .. } => "validation_error",
@@ -111,7 +111,8 @@ impl Error {
         }
     }
 
-    /// Whether the error names something that is not in the cart (rather than bad input).
+    /// Returns `true` when the error names something that is not in the cart (rather than bad
+    /// input).
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,

@@ -5,15 +5,16 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::condition::{Condition, ConditionInput, ConditionTarget};
-use super::money::{Currency, Money};
+use super::condition::{self, Condition, ConditionInput, ConditionTarget};
+use super::currency::Currency;
 use super::error::Error;
+use super::money::Money;
 
 /// One line of a cart: an item id, its name, unit price, quantity, free-form attributes and its
 /// own conditions.
 ///
 /// ```
-/// use axum_cart::{CartItem, Currency, Money};
+/// use axum_cart::cart::{CartItem, Currency, Money};
 /// let shirt = CartItem::new("sku-1", "T-shirt", Money::parse("19.90", Currency::USD).unwrap(), 2)
 ///     .with_attribute("size", "M");
 /// assert_eq!(shirt.quantity(), 2);
@@ -31,7 +32,27 @@ pub struct CartItem {
 }
 
 impl CartItem {
-    /// A line; it is validated when added to a cart.
+    /// Creates a line with no attributes and no item conditions.
+    ///
+    /// Nothing is checked here: the id, name, price and quantity are validated against the cart's
+    /// currency and limits when the line is added with [`CartContents::add`](super::CartContents::add).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::cart::{CartItem, Condition, ConditionTarget, Currency, Money};
+    ///
+    /// let price = Money::parse("100.00", Currency::USD)?;
+    /// let lamp = CartItem::new("lamp", "Desk lamp", price, 1)
+    ///     .with_attribute("colour", "black")
+    ///     .with_condition(Condition::new("clearance", "discount", ConditionTarget::Item, "-5.00")?);
+    /// assert_eq!(lamp.id(), "lamp");
+    /// assert_eq!(lamp.price().to_string(), "100.00");
+    /// assert_eq!(lamp.quantity(), 1);
+    /// assert_eq!(lamp.attributes()["colour"], "black");
+    /// assert_eq!(lamp.conditions()[0].name(), "clearance");
+    /// # Ok::<(), axum_cart::cart::Error>(())
+    /// ```
     pub fn new(
         id: impl Into<String>,
         name: impl Into<String>,
@@ -48,13 +69,13 @@ impl CartItem {
         }
     }
 
-    /// Sets one attribute (size, colour, ...).
+    /// Sets one attribute (size, colour, ...), replacing any earlier value of `key`.
     pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.attributes.insert(key.into(), value.into());
         self
     }
 
-    /// Replaces the attributes.
+    /// Replaces all attributes with `attributes`.
     pub fn with_attributes(mut self, attributes: Map<String, Value>) -> Self {
         self.attributes = attributes;
         self
@@ -63,36 +84,36 @@ impl CartItem {
     /// Adds an item condition (its target becomes `item`); one of the same name is replaced.
     pub fn with_condition(mut self, mut condition: Condition) -> Self {
         condition.set_target(ConditionTarget::Item);
-        super::condition::upsert(&mut self.conditions, condition);
+        condition::upsert(&mut self.conditions, condition);
         self
     }
 
-    /// The id, unique in the cart.
+    /// Returns the item id, which is unique in the cart.
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    /// The display name.
+    /// Returns the display name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The unit price before item conditions.
+    /// Returns the unit price before item conditions.
     pub fn price(&self) -> Money {
         self.price
     }
 
-    /// The quantity.
+    /// Returns how many units the line holds.
     pub fn quantity(&self) -> u32 {
         self.quantity
     }
 
-    /// The attributes.
+    /// Returns the free-form attributes.
     pub fn attributes(&self) -> &Map<String, Value> {
         &self.attributes
     }
 
-    /// The item conditions.
+    /// Returns the item conditions, in insertion order.
     pub fn conditions(&self) -> &[Condition] {
         &self.conditions
     }
@@ -128,7 +149,14 @@ fn one() -> i64 {
 }
 
 impl ItemInput {
-    /// Parses the price and quantity into a line of a cart in `currency`.
+    /// Parses the price and quantity into a line of a cart in `currency`; every condition becomes
+    /// an item condition.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] naming `price` when the price is not an amount in `currency`,
+    /// `quantity` when the quantity is below 1, or the field of a condition that does not parse;
+    /// [`Error::LimitExceeded`] when the quantity does not fit in 32 bits.
     pub fn into_item(self, currency: Currency) -> Result<CartItem, Error> {
         let price = Money::parse_field(&self.price, currency, "price")?;
         let quantity = quantity_from(self.quantity)?;
@@ -144,15 +172,14 @@ impl ItemInput {
 }
 
 /// A quantity from a signed client value: below 1 is a validation error, beyond `u32` a limit error.
-pub(crate) fn quantity_from(value: i64) -> Result<u32, Error> {
+fn quantity_from(value: i64) -> Result<u32, Error> {
     if value < 1 {
         return Err(Error::validation(
             "quantity",
             format!("{value} is not a positive quantity"),
         ));
     }
-    u32::try_from(value)
-        .map_err(|_| Error::limit("quantity", u64::from(u32::MAX), value as u64))
+    u32::try_from(value).map_err(|_| Error::limit("quantity", u64::from(u32::MAX), value as u64))
 }
 
 /// How `update` changes a quantity.
@@ -178,7 +205,7 @@ pub struct ItemUpdate {
 }
 
 impl ItemUpdate {
-    /// Sets the quantity.
+    /// Creates an update that sets the quantity to `quantity`; 0 or less removes the line.
     pub fn set_quantity(quantity: i64) -> Self {
         ItemUpdate {
             quantity: Some(QuantityChange::Set(quantity)),
@@ -186,7 +213,8 @@ impl ItemUpdate {
         }
     }
 
-    /// Changes the quantity by `delta`.
+    /// Creates an update that changes the quantity by `delta`; a result of 0 or less removes the
+    /// line.
     pub fn change_quantity(delta: i64) -> Self {
         ItemUpdate {
             quantity: Some(QuantityChange::By(delta)),
@@ -214,6 +242,11 @@ pub struct ItemUpdateInput {
 
 impl ItemUpdateInput {
     /// Validates the shape and parses the price in `currency`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] naming `quantity` when both `quantity` and `delta` are given, or
+    /// `price` when the price is not an amount in `currency`.
     pub fn into_update(self, currency: Currency) -> Result<ItemUpdate, Error> {
         let quantity = match (self.quantity, self.delta) {
             (Some(_), Some(_)) => {

@@ -77,7 +77,7 @@ pub struct MergeReport {
 }
 
 impl MergeReport {
-    /// `true` when the merge changed nothing.
+    /// Returns `true` when the merge changed nothing.
     pub fn is_noop(&self) -> bool {
         self.added.is_empty()
             && self.clamped.is_empty()
@@ -92,7 +92,7 @@ impl MergeReport {
 /// target's limits. Pure: no I/O, and the source is left alone.
 ///
 /// ```
-/// use axum_cart::{CartContents, CartItem, Currency, Money, MergeStrategy, merge};
+/// use axum_cart::cart::{CartContents, CartItem, Currency, Money, MergeStrategy, merge};
 /// let usd = |s| Money::parse(s, Currency::USD).unwrap();
 /// let mut user = CartContents::new(Currency::USD);
 /// user.add(CartItem::new("a", "Apple", usd("1.00"), 2)).unwrap();

@@ -3,19 +3,36 @@
 //!
 //! Driver authors meet [`CartContents`] (the stored document) here; handler authors mostly use
 //! the [`Cart`](crate::Cart) handle, which wraps these operations in atomic writes.
+//!
+//! Files and their imports point one way: `error` ← `currency` ← `money` ← `value`, `rule` ←
+//! `condition` ← `item` ← `totals` ← `contents` ← `lines`, `adjustments`, `metadata`,
+//! `document`, `merge`. `limits` depends on `error` alone and is used from `contents` on.
 
+mod adjustments;
 mod condition;
 mod contents;
+mod currency;
+mod document;
 mod error;
 mod item;
+mod limits;
+mod lines;
 mod merge;
+mod metadata;
 mod money;
+mod rule;
 mod totals;
+mod value;
 
-pub use condition::{Condition, ConditionInput, ConditionTarget, ConditionValue, Rule};
-pub use contents::{CartContents, Limits, SCHEMA_VERSION};
+pub use condition::{Condition, ConditionInput, ConditionTarget};
+pub use contents::CartContents;
+pub use currency::Currency;
+pub use document::SCHEMA_VERSION;
 pub use error::Error;
 pub use item::{CartItem, ItemInput, ItemUpdate, ItemUpdateInput, QuantityChange};
+pub use limits::Limits;
 pub use merge::{MergeReport, MergeStrategy, merge};
-pub use money::{Currency, Money, RoundingMode};
+pub use money::{Money, RoundingMode};
+pub use rule::Rule;
 pub use totals::{LineTotal, Stage, Step, Totals};
+pub use value::ConditionValue;

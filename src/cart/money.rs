@@ -1,4 +1,5 @@
-//! Exact money: integer minor units and a currency that knows its exponent.
+//! Exact money: integer minor units in a currency that knows its exponent, rounding modes, and
+//! the strict decimal parsing that every amount goes through.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,189 +7,8 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::currency::Currency;
 use super::error::Error;
-
-/// An ISO-4217 currency: a three-letter code and the number of decimal places of its minor unit.
-///
-/// ```
-/// use axum_cart::Currency;
-/// assert_eq!(Currency::USD.exponent(), 2);
-/// assert_eq!(Currency::JPY.exponent(), 0);
-/// // Any other ISO code can be declared with its exponent.
-/// let kwd = Currency::new("KWD", 3).unwrap();
-/// assert_eq!(kwd.code(), "KWD");
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Currency {
-    code: [u8; 3],
-    exponent: u8,
-}
-
-impl Currency {
-    /// US dollar.
-    pub const USD: Currency = Currency::known(*b"USD", 2);
-    /// Euro.
-    pub const EUR: Currency = Currency::known(*b"EUR", 2);
-    /// Pound sterling.
-    pub const GBP: Currency = Currency::known(*b"GBP", 2);
-    /// Malaysian ringgit.
-    pub const MYR: Currency = Currency::known(*b"MYR", 2);
-    /// Japanese yen (no minor unit).
-    pub const JPY: Currency = Currency::known(*b"JPY", 0);
-
-    /// The currencies this crate knows by code alone.
-    const KNOWN: &'static [Currency] = &[
-        Currency::USD,
-        Currency::EUR,
-        Currency::GBP,
-        Currency::MYR,
-        Currency::JPY,
-        Currency::known(*b"AUD", 2),
-        Currency::known(*b"CAD", 2),
-        Currency::known(*b"CHF", 2),
-        Currency::known(*b"CNY", 2),
-        Currency::known(*b"HKD", 2),
-        Currency::known(*b"IDR", 2),
-        Currency::known(*b"INR", 2),
-        Currency::known(*b"NZD", 2),
-        Currency::known(*b"SGD", 2),
-        Currency::known(*b"THB", 2),
-        Currency::known(*b"SEK", 2),
-        Currency::known(*b"NOK", 2),
-        Currency::known(*b"DKK", 2),
-        Currency::known(*b"PLN", 2),
-        Currency::known(*b"BRL", 2),
-        Currency::known(*b"MXN", 2),
-        Currency::known(*b"ZAR", 2),
-        Currency::known(*b"KRW", 0),
-        Currency::known(*b"VND", 0),
-        Currency::known(*b"CLP", 0),
-        Currency::known(*b"ISK", 0),
-        Currency::known(*b"BHD", 3),
-        Currency::known(*b"KWD", 3),
-        Currency::known(*b"OMR", 3),
-        Currency::known(*b"JOD", 3),
-        Currency::known(*b"TND", 3),
-    ];
-
-    const fn known(code: [u8; 3], exponent: u8) -> Currency {
-        Currency { code, exponent }
-    }
-
-    /// Declares a currency by its three-letter upper-case code and its exponent (0 to 4).
-    pub fn new(code: &str, exponent: u8) -> Result<Currency, Error> {
-        let bytes = code.as_bytes();
-        if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
-            return Err(Error::validation(
-                "currency",
-                format!("`{code}` is not a three-letter upper-case ISO-4217 code"),
-            ));
-        }
-        if exponent > 4 {
-            return Err(Error::validation(
-                "currency",
-                format!("exponent {exponent} of `{code}` is over 4"),
-            ));
-        }
-        Ok(Currency {
-            code: [bytes[0], bytes[1], bytes[2]],
-            exponent,
-        })
-    }
-
-    /// Looks a currency up by code among the known ones (USD, EUR, GBP, MYR, JPY and other common codes).
-    pub fn from_code(code: &str) -> Result<Currency, Error> {
-        Currency::KNOWN
-            .iter()
-            .copied()
-            .find(|c| c.code() == code)
-            .ok_or_else(|| {
-                Error::validation(
-                    "currency",
-                    format!(
-                        "unknown currency `{code}`; declare it with Currency::new(code, exponent)"
-                    ),
-                )
-            })
-    }
-
-    /// The three-letter code.
-    pub fn code(&self) -> &str {
-        // The constructor admits only ASCII upper-case letters.
-        std::str::from_utf8(&self.code).unwrap_or("XXX")
-    }
-
-    /// Decimal places of the minor unit (2 for USD, 0 for JPY).
-    pub fn exponent(&self) -> u32 {
-        u32::from(self.exponent)
-    }
-
-    fn is_known(&self) -> bool {
-        Currency::KNOWN.contains(self)
-    }
-}
-
-impl Default for Currency {
-    fn default() -> Self {
-        Currency::USD
-    }
-}
-
-impl fmt::Debug for Currency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.code())
-    }
-}
-
-impl fmt::Display for Currency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl FromStr for Currency {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Currency::from_code(s)
-    }
-}
-
-/// Known currencies serialize as their code; declared ones as `{"code", "exponent"}` so that a
-/// stored cart keeps its exponent.
-impl Serialize for Currency {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.is_known() {
-            serializer.serialize_str(self.code())
-        } else {
-            #[derive(Serialize)]
-            struct Declared<'a> {
-                code: &'a str,
-                exponent: u8,
-            }
-            Declared {
-                code: self.code(),
-                exponent: self.exponent,
-            }
-            .serialize(serializer)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Currency {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Code(String),
-            Declared { code: String, exponent: u8 },
-        }
-        match Repr::deserialize(deserializer)? {
-            Repr::Code(code) => Currency::from_code(&code),
-            Repr::Declared { code, exponent } => Currency::new(&code, exponent),
-        }
-        .map_err(serde::de::Error::custom)
-    }
-}
 
 /// How a result with more precision than the currency's minor unit is brought back to it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -235,7 +55,7 @@ impl FromStr for RoundingMode {
 /// An exact amount of money: integer minor units in one currency. No floats anywhere.
 ///
 /// ```
-/// use axum_cart::{Currency, Money};
+/// use axum_cart::cart::{Currency, Money};
 /// let price = Money::parse("10.99", Currency::USD).unwrap();
 /// assert_eq!(price.minor_units(), 1099);
 /// let total = price.checked_mul(3).unwrap();
@@ -250,31 +70,64 @@ pub struct Money {
 }
 
 impl Money {
-    /// Money from minor units (cents for USD).
+    /// Creates an amount of `minor` minor units (cents for USD) in `currency`.
     pub const fn from_minor(minor: i64, currency: Currency) -> Money {
         Money { minor, currency }
     }
 
-    /// Zero in `currency`.
+    /// Returns zero in `currency`.
     pub const fn zero(currency: Currency) -> Money {
         Money { minor: 0, currency }
     }
 
-    /// Parses a decimal string in major units (`"10.99"`, `"-3"`, `"1000"` for JPY).
+    /// Parses a decimal string in major units (`"10.99"`, `"-3"`, `"1000"` for JPY), naming
+    /// `field` in its errors.
+    ///
+    /// # Errors
     ///
     /// Rejects anything but an optional sign, digits and at most the currency's number of decimals:
-    /// exponents, `NaN`, `inf`, spaces and over-precise amounts are validation errors naming `field`.
+    /// exponents, `NaN`, `inf`, spaces and over-precise amounts are [`Error::Validation`]s naming
+    /// `field`; an amount that does not fit in 64-bit minor units is an [`Error::Overflow`].
     pub fn parse_field(input: &str, currency: Currency, field: &str) -> Result<Money, Error> {
         let decimal = parse_plain_decimal(input, field)?;
         Money::from_decimal_exact(decimal, currency, field)
     }
 
-    /// [`Money::parse_field`] with the field name `amount`.
+    /// Parses a decimal string in major units of `currency`, as [`Money::parse_field`] does with
+    /// the field name `amount`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] naming `amount` when the text is not a plain decimal number or has
+    /// more decimals than the currency; [`Error::Overflow`] when it does not fit in 64-bit minor
+    /// units.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::cart::{Currency, Money};
+    ///
+    /// let price = Money::parse("100.00", Currency::USD)?;
+    /// assert_eq!(price.minor_units(), 10_000);
+    /// assert_eq!(Money::parse("9.9", Currency::USD)?.to_string(), "9.90");
+    /// assert_eq!(Money::parse("1500", Currency::JPY)?.minor_units(), 1500);
+    ///
+    /// // More decimals than the currency has is an error, never a silent rounding.
+    /// let err = Money::parse("9.999", Currency::USD).unwrap_err();
+    /// assert_eq!(err.field(), Some("amount"));
+    /// assert!(Money::parse("1e3", Currency::USD).is_err());
+    /// # Ok::<(), axum_cart::cart::Error>(())
+    /// ```
     pub fn parse(input: &str, currency: Currency) -> Result<Money, Error> {
         Money::parse_field(input, currency, "amount")
     }
 
     /// Converts an exact decimal amount in major units, rejecting more decimals than the currency has.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] naming `field` when `amount` has more decimals than `currency`;
+    /// [`Error::Overflow`] when it does not fit in 64-bit minor units.
     pub fn from_decimal_exact(
         amount: Decimal,
         currency: Currency,
@@ -309,27 +162,27 @@ impl Money {
         Ok(Money { minor, currency })
     }
 
-    /// The amount in minor units.
+    /// Returns the amount in minor units (cents for USD).
     pub const fn minor_units(&self) -> i64 {
         self.minor
     }
 
-    /// The currency.
+    /// Returns the currency of the amount.
     pub const fn currency(&self) -> Currency {
         self.currency
     }
 
-    /// The amount in major units as an exact decimal.
+    /// Returns the amount in major units as an exact decimal.
     pub fn to_decimal(&self) -> Decimal {
         Decimal::new(self.minor, self.currency.exponent())
     }
 
-    /// `true` for zero.
+    /// Returns `true` when the amount is zero.
     pub const fn is_zero(&self) -> bool {
         self.minor == 0
     }
 
-    /// `true` below zero.
+    /// Returns `true` when the amount is below zero.
     pub const fn is_negative(&self) -> bool {
         self.minor < 0
     }
@@ -345,7 +198,12 @@ impl Money {
         }
     }
 
-    /// Adds two amounts of one currency; overflow and mixed currencies are errors.
+    /// Adds two amounts of one currency.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CurrencyMismatch`] for two currencies, [`Error::Overflow`] when the sum does not
+    /// fit.
     pub fn checked_add(&self, other: Money) -> Result<Money, Error> {
         self.same_currency(&other)?;
         let minor = self
@@ -355,7 +213,12 @@ impl Money {
         Ok(Money { minor, ..*self })
     }
 
-    /// Subtracts two amounts of one currency; overflow and mixed currencies are errors.
+    /// Subtracts `other` from this amount; both must be in one currency.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CurrencyMismatch`] for two currencies, [`Error::Overflow`] when the difference
+    /// does not fit.
     pub fn checked_sub(&self, other: Money) -> Result<Money, Error> {
         self.same_currency(&other)?;
         let minor = self
@@ -365,7 +228,11 @@ impl Money {
         Ok(Money { minor, ..*self })
     }
 
-    /// Multiplies by a whole number (a quantity); overflow is an error.
+    /// Multiplies by a whole number (a quantity).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] when the product does not fit.
     pub fn checked_mul(&self, factor: i64) -> Result<Money, Error> {
         let minor = self
             .minor
@@ -374,7 +241,7 @@ impl Money {
         Ok(Money { minor, ..*self })
     }
 
-    /// The larger of `self` and zero.
+    /// Returns the larger of this amount and zero.
     pub fn at_least_zero(self) -> Money {
         Money {
             minor: self.minor.max(0),
@@ -439,7 +306,10 @@ impl<'de> Deserialize<'de> for Money {
 
 /// Serializes money as its bare decimal string (`"10.99"`), for places where the currency is the
 /// cart's and said once.
-pub fn serialize_decimal<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_decimal<S: Serializer>(
+    money: &Money,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_str(money)
 }
 
@@ -550,17 +420,6 @@ mod tests {
         assert_eq!(round(RoundingMode::HalfEven), "5.02");
         assert_eq!(round(RoundingMode::Down), "5.02");
         assert_eq!(round(RoundingMode::Up), "5.03");
-    }
-
-    #[test]
-    fn currency_serde_keeps_declared_exponents() {
-        let kwd = Currency::new("XTS", 3).unwrap();
-        let json = serde_json::to_string(&kwd).unwrap();
-        assert_eq!(json, r#"{"code":"XTS","exponent":3}"#);
-        assert_eq!(serde_json::from_str::<Currency>(&json).unwrap(), kwd);
-        assert_eq!(serde_json::to_string(&Currency::JPY).unwrap(), r#""JPY""#);
-        assert!(serde_json::from_str::<Currency>(r#""usd""#).is_err());
-        assert!(Currency::new("US", 2).is_err());
     }
 
     #[test]

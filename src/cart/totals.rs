@@ -3,13 +3,16 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::condition::{Condition, ConditionValue, RuleContext, in_application_order};
-use super::contents::CartContents;
-use super::money::{Money, serialize_decimal};
-use crate::cart::ConditionTarget;
+use super::condition::{Condition, ConditionTarget, in_application_order};
+use super::currency::Currency;
 use super::error::Error;
+use super::item::CartItem;
+use super::money::{Money, RoundingMode, serialize_decimal};
+use super::rule::RuleContext;
+use super::value::ConditionValue;
 
 /// Where in the pipeline a step happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -106,10 +109,10 @@ fn apply_step(
     condition: &Condition,
     stage: Stage,
     base: Money,
-    cart: &CartContents,
+    rounding: RoundingMode,
     steps: &mut Vec<Step>,
 ) -> Result<Money, Error> {
-    let result = condition.value().apply(base, cart.rounding())?;
+    let result = condition.value().apply(base, rounding)?;
     steps.push(Step {
         stage,
         condition: condition.name().to_owned(),
@@ -122,36 +125,62 @@ fn apply_step(
     Ok(result)
 }
 
+/// The parts of a cart that its totals are computed from.
+pub(crate) struct TotalsInput<'a> {
+    /// The cart's currency.
+    pub(crate) currency: Currency,
+    /// The rounding mode used at each condition step.
+    pub(crate) rounding: RoundingMode,
+    /// The lines, in cart order.
+    pub(crate) items: &'a [CartItem],
+    /// The cart conditions, in insertion order.
+    pub(crate) conditions: &'a [Condition],
+    /// The cart's metadata, for rules.
+    pub(crate) metadata: &'a Map<String, Value>,
+    /// The time date-window rules are evaluated at.
+    pub(crate) now: OffsetDateTime,
+}
+
 impl Totals {
-    pub(crate) fn compute(cart: &CartContents, now: OffsetDateTime) -> Result<Totals, Error> {
-        let currency = cart.currency();
+    /// Runs the pipeline described on [`Totals`] over the parts of one cart.
+    pub(crate) fn compute(input: TotalsInput<'_>) -> Result<Totals, Error> {
+        let TotalsInput {
+            currency,
+            rounding,
+            items,
+            conditions,
+            metadata,
+            now,
+        } = input;
         let mut subtotal_without_conditions = Money::zero(currency);
         let mut count = 0u64;
-        for item in cart.items() {
+        for item in items {
             subtotal_without_conditions = subtotal_without_conditions
                 .checked_add(item.price.checked_mul(i64::from(item.quantity))?)?;
             count += u64::from(item.quantity);
         }
+        let has_item = |id: &str| items.iter().any(|item| *item.id == *id);
         let cx = RuleContext {
-            items: cart.items(),
+            lines: items.len(),
             quantity: count,
             subtotal_without_conditions,
-            metadata: cart.metadata(),
+            metadata,
             now,
+            has_item: &has_item,
         };
 
         let mut steps = Vec::new();
-        let mut line_totals = Vec::with_capacity(cart.items().len());
+        let mut line_totals = Vec::with_capacity(items.len());
         let mut items_subtotal = Money::zero(currency);
-        for item in cart.items() {
+        for item in items {
             let mut unit = item.price;
             if !item.conditions.is_empty() {
                 let ordered = in_application_order(item.conditions.iter());
-                for condition in ordered.filter(|c| c.applies(&cx, Some(item))) {
+                for condition in ordered.filter(|c| c.applies(&cx, Some(item.quantity))) {
                     let stage = Stage::Item {
                         id: item.id.clone(),
                     };
-                    unit = apply_step(condition, stage, unit, cart, &mut steps)?;
+                    unit = apply_step(condition, stage, unit, rounding, &mut steps)?;
                 }
             }
             let line_total = unit.checked_mul(i64::from(item.quantity))?;
@@ -166,22 +195,18 @@ impl Totals {
         }
 
         let cart_stage = |target: ConditionTarget| {
-            in_application_order(
-                cart.conditions()
-                    .iter()
-                    .filter(move |c| c.target() == target),
-            )
+            in_application_order(conditions.iter().filter(move |c| c.target() == target))
         };
         let mut subtotal = items_subtotal;
         for condition in cart_stage(ConditionTarget::Subtotal) {
             if condition.applies(&cx, None) {
-                subtotal = apply_step(condition, Stage::Subtotal, subtotal, cart, &mut steps)?;
+                subtotal = apply_step(condition, Stage::Subtotal, subtotal, rounding, &mut steps)?;
             }
         }
         let mut total = subtotal;
         for condition in cart_stage(ConditionTarget::Total) {
             if condition.applies(&cx, None) {
-                total = apply_step(condition, Stage::Total, total, cart, &mut steps)?;
+                total = apply_step(condition, Stage::Total, total, rounding, &mut steps)?;
             }
         }
         let savings = subtotal_without_conditions
@@ -194,17 +219,94 @@ impl Totals {
             total,
             savings,
             count,
-            lines: cart.items().len(),
+            lines: items.len(),
             line_totals,
             steps,
         })
     }
 
-    /// The line total of item `id`.
+    /// Returns the line total of item `id`, or `None` when the cart has no such line.
     pub fn line_total(&self, id: &str) -> Option<Money> {
         self.line_totals
             .iter()
             .find(|line| &*line.id == id)
             .map(|line| line.line_total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cart::Rule;
+
+    fn usd(s: &str) -> Money {
+        Money::parse(s, Currency::USD).unwrap()
+    }
+
+    fn condition(name: &str, target: ConditionTarget, value: &str) -> Condition {
+        Condition::new(name, "test", target, value).unwrap()
+    }
+
+    fn compute(items: &[CartItem], conditions: &[Condition]) -> Totals {
+        Totals::compute(TotalsInput {
+            currency: Currency::USD,
+            rounding: RoundingMode::HalfUp,
+            items,
+            conditions,
+            metadata: &Map::new(),
+            now: OffsetDateTime::UNIX_EPOCH,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn subtotal_conditions_then_total_conditions() {
+        let items = [
+            CartItem::new("lamp", "Desk lamp", usd("100.00"), 1),
+            CartItem::new("mug", "Mug", usd("50.00"), 2),
+        ];
+        // Listed total-first: the stage decides, not the list order.
+        let conditions = [
+            condition("shipping", ConditionTarget::Total, "+9.99"),
+            condition("spring", ConditionTarget::Subtotal, "-10%"),
+            condition("vat", ConditionTarget::Total, "+15%").with_order(-1),
+        ];
+        let totals = compute(&items, &conditions);
+        assert_eq!(totals.subtotal_without_conditions, usd("200.00"));
+        assert_eq!(totals.items_subtotal, usd("200.00"));
+        assert_eq!(totals.subtotal, usd("180.00"));
+        assert_eq!(totals.total, usd("216.99"));
+        assert_eq!(totals.savings, usd("0.00"));
+        assert_eq!((totals.count, totals.lines), (3, 2));
+        let steps: Vec<(&str, Money)> = totals
+            .steps
+            .iter()
+            .map(|s| (s.condition.as_str(), s.result))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("spring", usd("180.00")),
+                ("vat", usd("207.00")),
+                ("shipping", usd("216.99"))
+            ]
+        );
+    }
+
+    #[test]
+    fn item_conditions_see_their_own_quantity() {
+        let bulk = condition("bulk", ConditionTarget::Item, "-10%")
+            .with_rule(Rule::ItemQuantityAtLeast { value: 2 });
+        let items = [
+            CartItem::new("a", "A", usd("10.00"), 1).with_condition(bulk.clone()),
+            CartItem::new("b", "B", usd("10.00"), 2).with_condition(bulk),
+        ];
+        let only_with_b = condition("b-bonus", ConditionTarget::Subtotal, "-1.00")
+            .with_rule(Rule::HasItem { id: "b".into() });
+        let totals = compute(&items, &[only_with_b]);
+        assert_eq!(totals.line_total("a"), Some(usd("10.00")));
+        assert_eq!(totals.line_total("b"), Some(usd("18.00")));
+        assert_eq!(totals.subtotal, usd("27.00"));
+        assert_eq!(totals.line_total("c"), None);
     }
 }

@@ -9,6 +9,27 @@ use crate::event::CartEventKind;
 
 impl Cart {
     /// Adds (or replaces) a cart condition.
+    ///
+    /// # Errors
+    ///
+    /// A domain error when the condition breaks a limit or names another currency.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// # use axum_cart::{CartItem, Currency, Money};
+    /// use axum_cart::{Condition, ConditionTarget};
+    ///
+    /// # cart.add(CartItem::new("lamp", "Desk lamp", Money::parse("149.00", Currency::USD)?, 1)).await?;
+    /// let vat = Condition::new("VAT", "tax", ConditionTarget::Subtotal, "+20%")?;
+    /// cart.add_condition(vat).await?;
+    /// assert_eq!(cart.totals().await?.total.to_string(), "178.80");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn add_condition(&self, condition: Condition) -> Result<(), CartError> {
         let name = condition.name().to_owned();
         self.commit(
@@ -115,6 +136,24 @@ impl Cart {
     }
 
     /// A discount on the subtotal (always a reduction).
+    ///
+    /// # Errors
+    ///
+    /// A validation error for a value that is not a percentage or an amount.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// # use axum_cart::{CartItem, Currency, Money};
+    /// # cart.add(CartItem::new("cap", "Canvas cap", Money::parse("14.00", Currency::USD)?, 2)).await?;
+    /// cart.add_discount("SAVE10", "10%").await?; // a discount always takes off: 10% means -10%
+    /// assert_eq!(cart.totals().await?.total.to_string(), "25.20");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn add_discount(&self, name: &str, value: &str) -> Result<(), CartError> {
         self.add_named("add_discount", name, value, CartContents::add_discount)
             .await
@@ -139,6 +178,23 @@ impl Cart {
     }
 
     /// Sets one metadata value.
+    ///
+    /// # Errors
+    ///
+    /// A domain error when the key or value breaks a limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// cart.set_metadata("gift_note", "Happy birthday!".into()).await?;
+    /// let contents = cart.contents().await?;
+    /// assert_eq!(contents.metadata()["gift_note"], "Happy birthday!");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn set_metadata(&self, key: &str, value: Value) -> Result<(), CartError> {
         self.commit(
             "set_metadata",

@@ -7,6 +7,27 @@ use crate::event::CartEventKind;
 
 impl Cart {
     /// Adds a line (an existing id gets the new name, price and attributes and the summed quantity).
+    ///
+    /// # Errors
+    ///
+    /// A domain error when the item breaks a limit (quantity, lines, sizes) or the cart's currency;
+    /// nothing is written. A conflict or storage error from the write.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// use axum_cart::{CartItem, Currency, Money};
+    ///
+    /// let price = Money::parse("19.90", Currency::USD)?;
+    /// cart.add(CartItem::new("tee", "Organic T-shirt", price, 1)).await?;
+    /// let line = cart.add(CartItem::new("tee", "Organic T-shirt", price, 2)).await?;
+    /// assert_eq!(line.quantity(), 3, "adding an id again adds the quantities");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn add(&self, item: CartItem) -> Result<CartItem, CartError> {
         let id = item.id().to_owned();
         self.commit(
@@ -92,6 +113,25 @@ impl Cart {
     }
 
     /// Sets the quantity of a line; 0 or less removes it.
+    ///
+    /// # Errors
+    ///
+    /// `item_not_found` for an id the cart does not hold; a limit error over the maximum quantity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// # use axum_cart::{CartItem, Currency, Money};
+    /// # cart.add(CartItem::new("mug", "Enamel mug", Money::parse("8.50", Currency::USD)?, 1)).await?;
+    /// let line = cart.set_quantity("mug", 4).await?;
+    /// assert_eq!(line.map(|line| line.quantity()), Some(4));
+    /// assert_eq!(cart.set_quantity("mug", 0).await?, None, "0 removes the line");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn set_quantity(
         &self,
         id: &str,
@@ -110,6 +150,25 @@ impl Cart {
     }
 
     /// Removes a line.
+    ///
+    /// # Errors
+    ///
+    /// `item_not_found` for an id the cart does not hold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
+    /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
+    /// # use axum_cart::{CartItem, Currency, Money};
+    /// # cart.add(CartItem::new("pen", "Brass pen", Money::parse("0.99", Currency::USD)?, 1)).await?;
+    /// let removed = cart.remove("pen").await?;
+    /// assert_eq!(removed.id(), "pen");
+    /// assert!(cart.remove("pen").await.is_err(), "a second remove finds nothing");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn remove(&self, id: &str) -> Result<CartItem, CartError> {
         self.commit(
             "remove",

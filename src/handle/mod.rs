@@ -10,12 +10,12 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use crate::cart::{CartContents, CartItem, Totals};
+use crate::config::StorageMode;
 use crate::error::CartError;
 use crate::event::{CartEvent, CartEventKind};
 use crate::identify::user_identifier;
 use crate::login::merge_guest_carts;
 use crate::manager::CartManager;
-use crate::config::StorageMode;
 use crate::request::{CartCache, Identity};
 use crate::storage::{CartKey, CartStorage, Modified, Versioned, identifier_hash};
 use crate::view::CartView;

@@ -41,6 +41,27 @@ pub struct CartLayer {
 
 impl CartLayer {
     /// A layer with a new [`CartManager`] for `config`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use axum_cart::{Cart, CartConfig, CartLayer, CookieConfig, MemoryStorage};
+    ///
+    /// async fn count(cart: Cart) -> String {
+    ///     match cart.contents().await {
+    ///         Ok(contents) => contents.count().to_string(),
+    ///         Err(error) => error.to_string(),
+    ///     }
+    /// }
+    ///
+    /// // A shared driver and signed-cookie identifiers need no session layer.
+    /// let key = cookie::Key::generate();
+    /// let config = CartConfig::new()
+    ///     .with_storage(MemoryStorage::new())
+    ///     .with_cookie_identifier(CookieConfig::new(key));
+    /// let app: Router = Router::new().route("/count", get(count)).layer(CartLayer::new(config));
+    /// ```
     pub fn new(config: CartConfig) -> Self {
         CartLayer {
             manager: CartManager::new(config),
@@ -65,4 +86,3 @@ impl<S> Layer<S> for CartLayer {
         CartService::new(inner, self.manager.clone())
     }
 }
-

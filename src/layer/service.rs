@@ -10,7 +10,7 @@ use super::ResponseFuture;
 use crate::manager::CartManager;
 use crate::request::RequestCart;
 
-/// The service [`CartLayer`] wraps a router with.
+/// The service [`CartLayer`](super::CartLayer) wraps a router with.
 #[derive(Clone, Debug)]
 pub struct CartService<S> {
     inner: S,
@@ -41,4 +41,3 @@ where
         ResponseFuture::new(self.inner.call(request), state)
     }
 }
-

@@ -51,7 +51,8 @@ use time::macros::datetime;
 
 use super::{CartKey, CartStorage, ModifyError, ModifyOptions, StorageError};
 use crate::cart::{
-    self,     CartContents, CartItem, Condition, ConditionTarget, Currency, Limits, Money, RoundingMode, Rule,
+    self, CartContents, CartItem, Condition, ConditionTarget, Currency, Limits, Money,
+    RoundingMode, Rule,
 };
 
 /// A fresh identifier no other check (or earlier run) uses.
@@ -703,7 +704,9 @@ pub async fn forget_removes_all_instances(storage: &dyn CartStorage) {
     );
 }
 
-fn add_unit(id: &'static str) -> impl Fn(&mut CartContents) -> Result<(), cart::Error> + Send + Sync {
+fn add_unit(
+    id: &'static str,
+) -> impl Fn(&mut CartContents) -> Result<(), cart::Error> + Send + Sync {
     move |cart: &mut CartContents| {
         cart.add(CartItem::new(
             id,
@@ -769,7 +772,9 @@ pub async fn failing_modify_stores_nothing(storage: &dyn CartStorage) {
     let key = CartKey::new(fresh_identifier("modify-fail"), "default");
     let options = ModifyOptions::default();
     match storage.modify(&key, &options, &fail).await {
-        Err(ModifyError::Rejected(cart::Error::Validation { field, .. })) => assert_eq!(field, "quantity", "[{driver}]"),
+        Err(ModifyError::Rejected(cart::Error::Validation { field, .. })) => {
+            assert_eq!(field, "quantity", "[{driver}]")
+        }
         other => panic!("[{driver}] a failing op must return its error, got {other:?}"),
     }
     assert_eq!(

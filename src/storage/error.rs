@@ -124,7 +124,12 @@ pub enum ModifyError {
 
 impl ModifyError {
     /// The error of a write that gave up after `retries` conflicts.
-    pub fn conflict(key: &CartKey, expected: Option<u64>, current: Option<u64>, retries: u32) -> Self {
+    pub fn conflict(
+        key: &CartKey,
+        expected: Option<u64>,
+        current: Option<u64>,
+        retries: u32,
+    ) -> Self {
         ModifyError::Conflict(Box::new(ConflictInfo::new(key, expected, current, retries)))
     }
 }

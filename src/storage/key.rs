@@ -74,4 +74,3 @@ impl fmt::Display for CartKey {
         write!(f, "{}…/{}", self.identifier_hash(), self.instance)
     }
 }
-

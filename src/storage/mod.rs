@@ -11,14 +11,16 @@ use time::OffsetDateTime;
 
 use crate::cart::CartContents;
 
+mod copy;
+mod dual_write;
 mod error;
 mod key;
 mod memory;
-mod migrate;
 mod modify;
 mod session;
 
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
 
 #[cfg(feature = "postgres")]
@@ -27,17 +29,18 @@ mod postgres;
 mod redis;
 
 #[cfg(feature = "postgres")]
-pub use postgres::{AbandonedCart, PostgresStorage, PruneReport};
+pub use postgres::{AbandonedCart, PostgresStorage, PruneOptions, PruneReport};
 #[cfg(feature = "redis")]
 pub use redis::RedisStorage;
 
+pub use copy::{CopyOptions, CopyReport, copy_carts, copy_identifier};
+pub use dual_write::DualWriteStorage;
 pub use error::{ConflictInfo, ModifyError, StorageError};
 pub use key::{CartKey, DEFAULT_INSTANCE};
 pub(crate) use key::{identifier_hash, is_plain_table_name};
 pub use memory::MemoryStorage;
 pub use modify::{CartOp, Modified, ModifyOptions};
 pub(crate) use modify::{backoff, optimistic_modify};
-pub use migrate::{DualWriteStorage, MigrateOptions, MigrationReport, migrate, migrate_identifier};
 pub use session::{DEFAULT_SESSION_KEY, SessionStorage};
 
 /// A stored value with its version (1 for a new cart, +1 per committed write).
@@ -146,4 +149,3 @@ pub trait CartStorage: Send + Sync + 'static {
         optimistic_modify(self, key, options, op).await
     }
 }
-

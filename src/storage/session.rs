@@ -19,9 +19,10 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
-use super::{CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned};
+use super::{
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned,
+};
 use crate::cart::CartContents;
-
 
 /// The session key carts are stored under unless configured otherwise.
 pub const DEFAULT_SESSION_KEY: &str = "cart";

@@ -1,19 +1,16 @@
 //! Many writers on one cart through two storages (two web servers), counting what was lost.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum_cart::storage::CartStorage;
 use axum_cart::storage::ModifyOptions;
-use axum_cart::{CartContents, CartItem, CartKey, CartStorage, Currency, Money};
+use axum_cart::{CartContents, CartItem, Currency, Money};
 
 /// 64 tasks, alternating between `first` and `second`, each adding 1 unit 20 times to one cart.
 /// Returns the final quantity and the conflicts retried.
 pub async fn hammer<S: CartStorage + Clone>(first: S, second: S) -> (u32, u64) {
-    let key = CartKey::new(
-        format!("guest-{}", uuid::Uuid::new_v4().simple()),
-        "default",
-    );
+    let key = super::guest_key();
     let retries = Arc::new(AtomicU64::new(0));
     let options = ModifyOptions {
         max_retries: 10_000,

@@ -1,6 +1,5 @@
 //! Postgres for tests: a dedicated database (`axum_cart_test`, recreated by `./scripts/test`),
 //! and a fresh schema with its own `carts` table per test, so tests never see each other's rows.
-#![allow(dead_code)]
 
 use axum_cart::PostgresStorage;
 use sqlx::postgres::PgPoolOptions;

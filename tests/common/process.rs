@@ -1,5 +1,5 @@
-//! Starting the example binaries for tests.
-#![allow(dead_code)]
+//! Processes for tests: the example binaries (built by `cargo test`) started with their
+//! environment, and free ports for servers a test starts itself.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -65,4 +65,13 @@ pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Running {
             panic!("{name} did not report its address within 30 s")
         });
     Running { child, address }
+}
+
+/// A TCP port nobody listens on right now, for a server this test is about to start.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

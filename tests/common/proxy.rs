@@ -1,6 +1,5 @@
 //! A TCP forwarder to the local Postgres that a test can take down and bring back on the same
 //! port, to play an outage without touching the real server.
-#![allow(dead_code)]
 
 pub struct Proxy {
     pub port: u16,

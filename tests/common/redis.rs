@@ -1,6 +1,5 @@
 //! Redis for tests: the server at `REDIS_URL`, a fresh key prefix per test, and throwaway
 //! redis-server processes for outage tests.
-#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,12 +58,7 @@ impl OwnRedis {
     }
 
     pub fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port)
+        Self::start_on(super::process::free_port())
     }
 
     pub fn pid(&self) -> u32 {

@@ -24,147 +24,60 @@
 //! AND version = $3 RETURNING version`, or for a new cart `INSERT ... ON CONFLICT DO NOTHING
 //! RETURNING version`. A writer that loses either race gets [`StorageError::Conflict`] (never a
 //! unique-violation error); only then is the current version read, for the diagnostics.
-//! With [`PostgresStorage::with_lock_for_update`], `modify` runs `SELECT ... FOR UPDATE`, the
+//! With [`PostgresStorage::with_locking`], `modify` runs `SELECT ... FOR UPDATE`, the
 //! change and the update in one transaction, so writers of one cart queue instead of retrying.
 //!
 //! # Failures
 //! Queries are checked at run time (`sqlx::query`), so building never needs a database. A pool
 //! that cannot get a connection within its acquire timeout (3 s from [`PostgresStorage::connect`])
 //! gives [`StorageError::Unavailable`], which answers 503, and statements time out after 5 s.
+//!
+//! # Files
+//! This file holds the driver and its [`CartStorage`] implementation; `lock.rs` the locking
+//! read-modify-write; `maintenance.rs` abandoned carts and pruning; `rows.rs`, which the others
+//! build on, how a cart maps to a row and the statements that read and write one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError, Versioned,
-    backoff, is_plain_table_name, optimistic_modify,
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError,
+    Versioned, is_plain_table_name, optimistic_modify,
 };
 use crate::cart::CartContents;
+use rows::{
+    DRIVER, current_version, from_row, is_unique_violation, select_sql, storage_error, to_columns,
+    write,
+};
 
+mod lock;
+mod maintenance;
+mod rows;
 
-const DRIVER: &str = "postgres";
+pub use maintenance::{AbandonedCart, PruneOptions, PruneReport};
 
 /// Carts in a Postgres table. Cheap to clone; clones share the pool.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Clone)]
 pub struct PostgresStorage {
     pool: PgPool,
     table: Arc<str>,
-    lock_for_update: bool,
+    locking: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStorage")
             .field("table", &self.table)
-            .field("lock_for_update", &self.lock_for_update)
+            .field("locking", &self.locking)
             .finish()
     }
-}
-
-/// A non-empty cart not updated for a while.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AbandonedCart {
-    /// The cart identifier.
-    pub identifier: String,
-    /// The instance.
-    pub instance: String,
-    /// Distinct lines.
-    pub lines: i64,
-    /// Sum of quantities.
-    pub quantity: i64,
-    /// The last write.
-    pub updated_at: OffsetDateTime,
-}
-
-/// What [`PostgresStorage::prune`] found and deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PruneReport {
-    /// Rows older than the cut-off when the prune started.
-    pub matched: u64,
-    /// Rows deleted (0 in a dry run).
-    pub deleted: u64,
-    /// Batches run.
-    pub batches: u64,
-}
-
-fn storage_error(error: sqlx::Error) -> StorageError {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => StorageError::Unavailable {
-            driver: DRIVER,
-            message: error.to_string(),
-        },
-        other => StorageError::Backend {
-            driver: DRIVER,
-            message: other.to_string(),
-        },
-    }
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
-}
-
-/// The document split into the table's columns.
-struct Columns {
-    items: Value,
-    conditions: Value,
-    metadata: Value,
-    settings: Value,
-}
-
-fn to_columns(key: &CartKey, cart: &CartContents) -> Result<Columns, StorageError> {
-    let corrupt = |message: String| StorageError::Corrupt {
-        driver: DRIVER,
-        key: key.clone(),
-        message,
-    };
-    let Value::Object(mut document) =
-        serde_json::to_value(cart).map_err(|e| corrupt(e.to_string()))?
-    else {
-        return Err(corrupt("a cart document is a JSON object".to_owned()));
-    };
-    let mut take = |field: &str| document.remove(field).unwrap_or(Value::Null);
-    let items = take("items");
-    let conditions = take("conditions");
-    let metadata = take("metadata");
-    Ok(Columns {
-        items,
-        conditions,
-        metadata,
-        settings: Value::Object(document),
-    })
-}
-
-fn from_row(key: &CartKey, row: &PgRow) -> Result<Versioned<CartContents>, StorageError> {
-    let corrupt = |message: String| StorageError::Corrupt {
-        driver: DRIVER,
-        key: key.clone(),
-        message,
-    };
-    let document: &str = row
-        .try_get("document")
-        .map_err(|e| corrupt(e.to_string()))?;
-    let cart = CartContents::from_json(document.as_bytes()).map_err(|e| corrupt(e.to_string()))?;
-    let version: i64 = row.try_get("version").map_err(|e| corrupt(e.to_string()))?;
-    let updated_at: OffsetDateTime = row
-        .try_get("updated_at")
-        .map_err(|e| corrupt(e.to_string()))?;
-    Ok(Versioned {
-        value: cart,
-        version: version as u64,
-        updated_at: Some(updated_at),
-    })
 }
 
 impl PostgresStorage {
@@ -173,11 +86,30 @@ impl PostgresStorage {
         PostgresStorage {
             pool,
             table: Arc::from("carts"),
-            lock_for_update: false,
+            locking: false,
         }
     }
 
-    /// Connects a pool (16 connections, 3 s acquire timeout) to `url`.
+    /// Connects a pool (16 connections, 3 s acquire timeout, 5 s statement timeout) to `url`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> Result<(), axum_cart::storage::StorageError> {
+    /// use axum_cart::{CartConfig, PostgresStorage};
+    ///
+    /// let storage = PostgresStorage::connect("postgres://postgres@127.0.0.1:5432/shop").await?;
+    /// storage.migrate().await?;
+    /// // Writers of one cart wait for each other instead of retrying.
+    /// let config = CartConfig::new().with_storage(storage.with_locking(true));
+    /// # let _ = config;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when the server cannot be reached within the acquire
+    /// timeout, and [`StorageError::Backend`] when `url` is not a Postgres URL or the server
+    /// refuses the login.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let pool = Self::pool_options()
             .connect_with(Self::connect_options(url)?)
@@ -195,6 +127,10 @@ impl PostgresStorage {
 
     /// Like [`PostgresStorage::connect`], but connects on first use: a shop can start while its
     /// database is still coming up, answering 503 until it is there.
+    ///
+    /// # Errors
+    /// [`StorageError::Backend`] when `url` is not a Postgres URL; nothing is connected yet, so
+    /// an unreachable server shows only on first use.
     pub fn connect_lazy(url: &str) -> Result<Self, StorageError> {
         let pool = Self::pool_options().connect_lazy_with(Self::connect_options(url)?);
         Ok(Self::new(pool))
@@ -206,7 +142,14 @@ impl PostgresStorage {
             .acquire_timeout(Duration::from_secs(3))
     }
 
-    /// Uses another table (`shop_carts` or `schema.table`); see the module docs for migrations.
+    /// Uses another table (`shop_carts` or `schema.table`). The name goes into the SQL text,
+    /// which is why only plain names are taken. [`PostgresStorage::migrate`] only creates
+    /// `carts`: create another table from a copy of `migrations/20261128000000_create_carts.sql`
+    /// with the name changed.
+    ///
+    /// # Errors
+    /// [`StorageError::Backend`] when `table` is not lower-case letters, digits and `_`,
+    /// optionally as `schema.table`.
     pub fn with_table(mut self, table: &str) -> Result<Self, StorageError> {
         if !is_plain_table_name(table) {
             return Err(StorageError::Backend {
@@ -222,8 +165,8 @@ impl PostgresStorage {
 
     /// Serializes the writers of one cart with `SELECT ... FOR UPDATE` instead of retrying on
     /// conflict.
-    pub fn with_lock_for_update(mut self, lock: bool) -> Self {
-        self.lock_for_update = lock;
+    pub fn with_locking(mut self, lock: bool) -> Self {
+        self.locking = lock;
         self
     }
 
@@ -237,7 +180,12 @@ impl PostgresStorage {
         &self.table
     }
 
-    /// Applies `migrations/` (creates the `carts` table and its indexes).
+    /// Applies `migrations/` (creates the `carts` table and its indexes); already applied
+    /// migrations are skipped, so it can run at every start.
+    ///
+    /// # Errors
+    /// [`StorageError::Backend`] when a migration fails or the database's migration history
+    /// does not match the bundled migrations.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         sqlx::migrate!("./migrations")
             .run(&self.pool)
@@ -246,206 +194,6 @@ impl PostgresStorage {
                 driver: DRIVER,
                 message: format!("migration failed: {e}"),
             })
-    }
-
-    async fn current_version<'e, E>(
-        &self,
-        executor: E,
-        key: &CartKey,
-    ) -> Result<Option<u64>, StorageError>
-    where
-        E: sqlx::Executor<'e, Database = Postgres>,
-    {
-        let sql = format!(
-            "SELECT version FROM {} WHERE identifier = $1 AND instance = $2",
-            self.table
-        );
-        let version: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(key.identifier())
-            .bind(key.instance())
-            .fetch_optional(executor)
-            .await
-            .map_err(storage_error)?;
-        Ok(version.map(|v| v as u64))
-    }
-
-    /// The compare-and-set write, on a pool or inside a transaction. `Ok(None)`: the expected
-    /// version did not match.
-    async fn write<'e, E>(
-        &self,
-        executor: E,
-        key: &CartKey,
-        columns: Columns,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, StorageError>
-    where
-        E: sqlx::Executor<'e, Database = Postgres>,
-    {
-        let query = match expected {
-            Some(_) => format!(
-                "UPDATE {} SET items = $3, conditions = $4, metadata = $5, settings = $6, \
-                 version = version + 1, updated_at = now() \
-                 WHERE identifier = $1 AND instance = $2 AND version = $7 RETURNING version",
-                self.table
-            ),
-            None => format!(
-                "INSERT INTO {} (identifier, instance, items, conditions, metadata, settings, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 1) \
-                 ON CONFLICT (identifier, instance) DO NOTHING RETURNING version",
-                self.table
-            ),
-        };
-        let mut statement = sqlx::query_scalar::<_, i64>(&query)
-            .bind(key.identifier())
-            .bind(key.instance())
-            .bind(columns.items)
-            .bind(columns.conditions)
-            .bind(columns.metadata)
-            .bind(columns.settings);
-        if let Some(expected) = expected {
-            statement = statement.bind(expected as i64);
-        }
-        let version = statement
-            .fetch_optional(executor)
-            .await
-            .map_err(storage_error)?;
-        Ok(version.map(|v| v as u64))
-    }
-
-    /// The row's document is put back together by Postgres and sent as text: one JSON parse
-    /// here instead of four JSON values and a reassembly.
-    fn select_sql(&self, suffix: &str) -> String {
-        format!(
-            "SELECT (settings || jsonb_build_object('items', items, 'conditions', conditions, \
-             'metadata', metadata))::text AS document, version, updated_at FROM {} \
-             WHERE identifier = $1 AND instance = $2{suffix}",
-            self.table
-        )
-    }
-
-    async fn locked_modify(
-        &self,
-        key: &CartKey,
-        options: &ModifyOptions,
-        op: &CartOp<'_>,
-    ) -> Result<Modified, ModifyError> {
-        let mut retries = 0;
-        loop {
-            let mut tx: Transaction<'_, Postgres> =
-                self.pool.begin().await.map_err(storage_error)?;
-            let row = sqlx::query(&self.select_sql(" FOR UPDATE"))
-                .bind(key.identifier())
-                .bind(key.instance())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(storage_error)?;
-            let current = row.map(|row| from_row(key, &row)).transpose()?;
-            // On an error the transaction is dropped, which rolls it back.
-            let (cart, expected) = options.apply(current, op)?;
-            let columns = to_columns(key, &cart)?;
-            match self.write(&mut *tx, key, columns, expected).await? {
-                Some(version) => {
-                    tx.commit().await.map_err(storage_error)?;
-                    return Ok(Modified {
-                        cart: Versioned::new(cart, version),
-                        previous_version: expected,
-                        retries,
-                    });
-                }
-                None => {
-                    // Only a creation can lose while locked: another writer inserted the row
-                    // first. Start over on the row that now exists.
-                    tx.rollback().await.map_err(storage_error)?;
-                    if retries >= options.max_retries {
-                        let current = self.current_version(&self.pool, key).await?;
-                        return Err(ModifyError::conflict(key, expected, current, retries));
-                    }
-                    retries += 1;
-                    backoff(retries).await;
-                }
-            }
-        }
-    }
-
-    /// Non-empty carts not updated for `older_than`, oldest first.
-    pub async fn abandoned(
-        &self,
-        older_than: Duration,
-        limit: i64,
-    ) -> Result<Vec<AbandonedCart>, StorageError> {
-        let cutoff = OffsetDateTime::now_utc() - older_than;
-        let sql = format!(
-            "SELECT identifier, instance, jsonb_array_length(items)::bigint AS lines, \
-             COALESCE((SELECT sum((item->>'quantity')::bigint) FROM jsonb_array_elements(items) item), 0)::bigint AS quantity, \
-             updated_at FROM {} \
-             WHERE updated_at < $1 AND jsonb_array_length(items) > 0 \
-             ORDER BY updated_at LIMIT $2",
-            self.table
-        );
-        let rows = sqlx::query(&sql)
-            .bind(cutoff)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(AbandonedCart {
-                    identifier: row.try_get("identifier").map_err(storage_error)?,
-                    instance: row.try_get("instance").map_err(storage_error)?,
-                    lines: row.try_get("lines").map_err(storage_error)?,
-                    quantity: row.try_get("quantity").map_err(storage_error)?,
-                    updated_at: row.try_get("updated_at").map_err(storage_error)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Deletes carts not updated for `older_than`, `batch_size` rows per statement, calling
-    /// `progress` with the running count after each batch. A dry run only counts.
-    pub async fn prune(
-        &self,
-        older_than: Duration,
-        batch_size: i64,
-        dry_run: bool,
-        progress: Option<&(dyn Fn(u64) + Send + Sync)>,
-    ) -> Result<PruneReport, StorageError> {
-        let cutoff = OffsetDateTime::now_utc() - older_than;
-        let count = format!("SELECT count(*) FROM {} WHERE updated_at < $1", self.table);
-        let matched: i64 = sqlx::query_scalar(&count)
-            .bind(cutoff)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        let mut report = PruneReport {
-            matched: matched as u64,
-            ..PruneReport::default()
-        };
-        if dry_run || matched == 0 {
-            return Ok(report);
-        }
-        let delete = format!(
-            "DELETE FROM {table} WHERE id IN \
-             (SELECT id FROM {table} WHERE updated_at < $1 ORDER BY updated_at LIMIT $2)",
-            table = self.table
-        );
-        loop {
-            let deleted = sqlx::query(&delete)
-                .bind(cutoff)
-                .bind(batch_size.max(1))
-                .execute(&self.pool)
-                .await
-                .map_err(storage_error)?
-                .rows_affected();
-            report.deleted += deleted;
-            report.batches += 1;
-            if let Some(progress) = progress {
-                progress(report.deleted);
-            }
-            if deleted < batch_size.max(1) as u64 {
-                return Ok(report);
-            }
-        }
     }
 }
 
@@ -456,7 +204,7 @@ impl CartStorage for PostgresStorage {
     }
 
     async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
-        let row = sqlx::query(&self.select_sql(""))
+        let row = sqlx::query(&select_sql(&self.table, ""))
             .bind(key.identifier())
             .bind(key.instance())
             .fetch_optional(&self.pool)
@@ -472,12 +220,12 @@ impl CartStorage for PostgresStorage {
         expected: Option<u64>,
     ) -> Result<u64, StorageError> {
         let columns = to_columns(key, cart)?;
-        match self.write(&self.pool, key, columns, expected).await? {
+        match write(&self.pool, &self.table, key, columns, expected).await? {
             Some(version) => Ok(version),
             None => Err(StorageError::Conflict {
                 key: key.clone(),
                 expected,
-                current: self.current_version(&self.pool, key).await?,
+                current: current_version(&self.pool, &self.table, key).await?,
             }),
         }
     }
@@ -656,8 +404,8 @@ impl CartStorage for PostgresStorage {
         options: &ModifyOptions,
         op: &CartOp<'_>,
     ) -> Result<Modified, ModifyError> {
-        if self.lock_for_update {
-            self.locked_modify(key, options, op).await
+        if self.locking {
+            lock::locked_modify(&self.pool, &self.table, key, options, op).await
         } else {
             optimistic_modify(self, key, options, op).await
         }

@@ -1,0 +1,225 @@
+//! The stored JSON document of a cart: its versioned layout, (de)serialization and size checks.
+//!
+//! The document is `{"schema": 1, "currency": "USD", "rounding": "half_up", "items": [...],
+//! "conditions": [...], "metadata": {...}}` with prices as decimal strings in the cart's currency.
+//! Limits are configuration and are not stored.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::condition::Condition;
+use super::contents::CartContents;
+use super::currency::Currency;
+use super::error::Error;
+use super::item::CartItem;
+use super::money::{Money, RoundingMode};
+
+/// The version of the JSON document layout that drivers store.
+pub const SCHEMA_VERSION: u32 = 1;
+
+impl CartContents {
+    /// Returns the size in bytes of the stored JSON document, without building it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LimitExceeded`] for `cart_size` when the document is over `max_cart_bytes`;
+    /// [`Error::Validation`] for `cart` when it cannot be serialized.
+    pub fn check_size(&self) -> Result<usize, Error> {
+        // Counting instead of collecting: the size is all that is needed here.
+        struct Counter(usize);
+        impl std::io::Write for Counter {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut counter = Counter(0);
+        serde_json::to_writer(&mut counter, self)
+            .map_err(|e| Error::validation("cart", e.to_string()))?;
+        self.within_size(counter.0)?;
+        Ok(counter.0)
+    }
+
+    /// A serialized size of `bytes` must not be over `max_cart_bytes`.
+    fn within_size(&self, bytes: usize) -> Result<(), Error> {
+        if bytes > self.limits().max_cart_bytes {
+            return Err(Error::limit(
+                "cart_size",
+                self.limits().max_cart_bytes as u64,
+                bytes as u64,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Serializes the stored JSON document and refuses it when it is over `max_cart_bytes`: for
+    /// drivers that store the bytes anyway, this checks the size without serializing twice.
+    ///
+    /// # Errors
+    ///
+    /// As [`CartContents::check_size`].
+    pub fn to_json_checked(&self) -> Result<Vec<u8>, Error> {
+        let bytes = self.to_json()?;
+        self.within_size(bytes.len())?;
+        Ok(bytes)
+    }
+
+    /// Serializes the stored JSON document, whatever its size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] for `cart` when the cart cannot be serialized.
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(self).map_err(|e| Error::validation("cart", e.to_string()))
+    }
+
+    /// Reads a stored JSON document (any version this crate knows); the cart gets the default
+    /// limits.
+    ///
+    /// # Errors
+    ///
+    /// A [`serde_json::Error`] when the bytes are not a document of a known [`SCHEMA_VERSION`],
+    /// or hold a price that is not an amount in the document's currency.
+    pub fn from_json(bytes: &[u8]) -> Result<CartContents, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredItem {
+    id: String,
+    name: String,
+    price: String,
+    quantity: u32,
+    #[serde(default)]
+    attributes: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    conditions: Vec<Condition>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCart {
+    schema: u32,
+    currency: Currency,
+    #[serde(default)]
+    rounding: RoundingMode,
+    #[serde(default)]
+    items: Vec<StoredItem>,
+    #[serde(default)]
+    conditions: Vec<Condition>,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+}
+
+/// Writes the document described in the module documentation, at [`SCHEMA_VERSION`].
+impl Serialize for CartContents {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredCart {
+            schema: SCHEMA_VERSION,
+            currency: self.currency(),
+            rounding: self.rounding(),
+            items: self
+                .items()
+                .iter()
+                .map(|item| StoredItem {
+                    id: item.id.to_string(),
+                    name: item.name.clone(),
+                    price: item.price.to_string(),
+                    quantity: item.quantity,
+                    attributes: item.attributes.clone(),
+                    conditions: item.conditions.clone(),
+                })
+                .collect(),
+            conditions: self.conditions().to_vec(),
+            metadata: self.metadata().clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Reads a document at [`SCHEMA_VERSION`]; the cart gets the default limits.
+impl<'de> Deserialize<'de> for CartContents {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredCart::deserialize(deserializer)?;
+        if stored.schema != SCHEMA_VERSION {
+            return Err(serde::de::Error::custom(format!(
+                "cart document schema {} is not supported (expected {SCHEMA_VERSION})",
+                stored.schema
+            )));
+        }
+        let currency = stored.currency;
+        let items = stored
+            .items
+            .into_iter()
+            .map(|item| {
+                let price = Money::parse_field(&item.price, currency, "price")
+                    .map_err(serde::de::Error::custom)?;
+                Ok(CartItem {
+                    id: item.id.into(),
+                    name: item.name,
+                    price,
+                    quantity: item.quantity,
+                    attributes: item.attributes,
+                    conditions: item.conditions,
+                })
+            })
+            .collect::<Result<Vec<_>, D::Error>>()?;
+        Ok(CartContents::from_parts(
+            currency,
+            stored.rounding,
+            items,
+            stored.conditions,
+            stored.metadata,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cart::{ConditionTarget, Limits};
+
+    fn usd(s: &str) -> Money {
+        Money::parse(s, Currency::USD).unwrap()
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let mut cart = CartContents::new(Currency::USD).with_rounding(RoundingMode::HalfEven);
+        let tagged = Condition::new("tag", "discount", ConditionTarget::Item, "-1.00").unwrap();
+        cart.add(CartItem::new("a", "Apple", usd("1.20"), 3).with_condition(tagged))
+            .unwrap();
+        cart.add_discount("spring", "10%").unwrap();
+        cart.set_metadata("tier", Value::from("gold")).unwrap();
+        let bytes = cart.to_json().unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["schema"], SCHEMA_VERSION);
+        assert_eq!(json["items"][0]["price"], "1.20");
+        assert_eq!(CartContents::from_json(&bytes).unwrap(), cart);
+    }
+
+    #[test]
+    fn unknown_schema_versions_are_refused() {
+        let err = CartContents::from_json(br#"{"schema": 2, "currency": "USD"}"#).unwrap_err();
+        assert!(err.to_string().contains("schema 2"), "{err}");
+    }
+
+    #[test]
+    fn size_is_checked_against_the_limit() {
+        let mut cart = CartContents::new(Currency::USD);
+        cart.add(CartItem::new("a", "Apple", usd("1.20"), 3))
+            .unwrap();
+        let size = cart.check_size().unwrap();
+        assert_eq!(size, cart.to_json().unwrap().len());
+        cart.set_limits(Limits {
+            max_cart_bytes: size - 1,
+            ..Limits::default()
+        });
+        let expected = Error::limit("cart_size", size as u64 - 1, size as u64);
+        assert_eq!(cart.check_size(), Err(expected.clone()));
+        assert_eq!(cart.to_json_checked(), Err(expected));
+    }
+}

@@ -1,0 +1,137 @@
+//! Settings from TOML: [`CartSettings::from_toml_str`] and [`CartSettings::from_toml_file`].
+//! Errors name the dotted key they are about (`cache.ttl`), found from the error's position in
+//! the text.
+
+use std::path::Path;
+
+use super::{CartSettings, SettingsError};
+
+impl CartSettings {
+    /// Settings from TOML text whose keys are the field names of [`CartSettings`], with the
+    /// driver settings in the `[session]`, `[cache]`, `[database]`, `[limits]` and
+    /// `[identifier]` tables. Missing keys keep their defaults.
+    ///
+    /// # Errors
+    ///
+    /// Text that is not TOML, an unknown key, or a value of the wrong type or not among the
+    /// accepted names is an error whose key is the dotted settings key (`cache.ttl`) and whose
+    /// message lists the accepted values where there is a fixed set. Parsed settings that fail
+    /// [`CartSettings::validate`] are an error on the settings key as well.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::settings::{CartSettings, Driver};
+    ///
+    /// let settings = CartSettings::from_toml_str(r#"
+    ///     storage = "cache"
+    ///     currency = "EUR"
+    ///     [cache]
+    ///     prefix = "shop-cart"
+    ///     ttl = 3600
+    ///     [limits]
+    ///     max_lines = 200
+    /// "#).unwrap();
+    /// assert_eq!(settings.storage, Driver::Cache);
+    /// assert_eq!(settings.currency, "EUR");
+    /// assert_eq!(settings.cache.prefix, "shop-cart");
+    /// assert_eq!(settings.cache.ttl, 3600);
+    /// assert_eq!(settings.limits.max_lines, 200);
+    /// assert_eq!(settings.database.table, "carts");
+    ///
+    /// let error = CartSettings::from_toml_str(r#"storage = "floppy""#).unwrap_err();
+    /// assert_eq!(error.key, "storage");
+    /// assert!(error.message.contains("session, cache, database, memory"));
+    ///
+    /// let error = CartSettings::from_toml_str("[cache]\nttl = 0").unwrap_err();
+    /// assert_eq!(error.key, "cache.ttl");
+    /// ```
+    pub fn from_toml_str(text: &str) -> Result<CartSettings, SettingsError> {
+        let settings: CartSettings = toml::from_str(text).map_err(|error| {
+            let message = error.message().to_owned();
+            let key = toml_error_key(text, &error).unwrap_or_else(|| "settings".to_owned());
+            SettingsError::new(key, explain(&message))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Settings from a TOML file, as [`CartSettings::from_toml_str`] reads its text.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read is an error whose key is the path; otherwise the errors of
+    /// [`CartSettings::from_toml_str`].
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<CartSettings, SettingsError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SettingsError::new(path.display().to_string(), e.to_string()))?;
+        Self::from_toml_str(&text)
+    }
+}
+
+/// The dotted key a TOML error is about, from its position in the text.
+fn toml_error_key(text: &str, error: &toml::de::Error) -> Option<String> {
+    let span = error.span()?;
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?.trim();
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_owned());
+    let key = line.split('=').next()?.trim();
+    let key = if key.starts_with('[') {
+        key.trim_matches(['[', ']']).trim().to_owned()
+    } else {
+        match table {
+            Some(table) if !key.contains('.') => format!("{table}.{key}"),
+            _ => key.to_owned(),
+        }
+    };
+    Some(key)
+}
+
+/// serde's messages name the accepted variants as `expected one of \`a\`, \`b\``; keep them.
+fn explain(message: &str) -> String {
+    message.replace('`', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::CartSettings;
+
+    #[test]
+    fn toml_errors_name_the_dotted_key() {
+        let cases = [
+            ("storage = \"floppy\"", "storage", "session"),
+            ("[cache]\nttl = \"long\"", "cache.ttl", "expected u64"),
+            ("[cache]\nlocking = 3", "cache.locking", "bool"),
+            (
+                "[database]\ntable = \"Bad-Name\"",
+                "database.table",
+                "plain SQL name",
+            ),
+            ("rounding = \"sideways\"", "rounding", "half_up"),
+            (
+                "merge_strategy = \"union\"",
+                "merge_strategy",
+                "add_quantities",
+            ),
+            (
+                "[limits]\nmax_lines = -5",
+                "limits.max_lines",
+                "invalid value",
+            ),
+            ("[limits]\nmax_pies = 5", "limits.max_pies", "unknown field"),
+            ("colour = \"red\"", "colour", "unknown field"),
+            ("currency = \"XXX\"", "currency", "ISO-4217"),
+        ];
+        for (text, key, fragment) in cases {
+            let error = CartSettings::from_toml_str(text).unwrap_err();
+            assert_eq!(error.key, key, "{text}: {error}");
+            assert!(error.message.contains(fragment), "{text}: {error}");
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! [`CartSettings`]: the cart's configuration as data, loadable from environment variables
+//! (`CART_*`, listed in [`ENV_VARS`]) with [`CartSettings::from_env`] and from TOML with
+//! [`CartSettings::from_toml_str`] and [`CartSettings::from_toml_file`]. An invalid setting is
+//! a [`SettingsError`] naming the key and the values it accepts, so a shop fails at start-up,
+//! not at its first customer.
+//!
+//! [`CartSettings::to_config`] turns settings into a [`crate::CartConfig`];
+//! [`CartSettings::connect`] also connects the Redis or Postgres driver the settings name.
+//!
+//! # Examples
+//!
+//! ```
+//! use axum_cart::settings::{CartSettings, Driver, IdentifierCarrier};
+//!
+//! let mut settings = CartSettings {
+//!     storage: Driver::Memory,
+//!     currency: "EUR".to_owned(),
+//!     ..CartSettings::default()
+//! };
+//! settings.limits.max_lines = 200;
+//! settings.validate().unwrap();
+//! assert_eq!(settings.currency(), axum_cart::Currency::EUR);
+//!
+//! let config = settings.to_config().unwrap();
+//! assert_eq!(config.limits().max_lines, 200);
+//!
+//! // Cookie identifiers need a signing secret; the error names the missing key.
+//! settings.identifier.mode = IdentifierCarrier::Cookie;
+//! let error = settings.validate().unwrap_err();
+//! assert_eq!(error.key, "identifier.cookie_key");
+//! assert!(error.message.contains("64 bytes"));
+//! ```
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cart::{Currency, Limits, MergeStrategy, RoundingMode};
+
+mod connect;
+mod env;
+mod file;
+
+pub use env::ENV_VARS;
+
+/// A setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cart setting `{key}`: {message}")]
+pub struct SettingsError {
+    /// The setting (`storage`, `cache.ttl`, or the environment variable `CART_CACHE_TTL`).
+    pub key: String,
+    /// What is wrong, with the accepted values.
+    pub message: String,
+}
+
+impl SettingsError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingsError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which driver carts live in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Driver {
+    /// The tower-sessions session.
+    #[default]
+    Session,
+    /// Redis.
+    Cache,
+    /// Postgres.
+    Database,
+    /// In this process (tests, demos).
+    Memory,
+}
+
+impl Driver {
+    const NAMES: &'static str = "session, cache, database, memory";
+}
+
+/// `session.*` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// The session key carts live under (default `cart`).
+    pub key: String,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            key: crate::storage::DEFAULT_SESSION_KEY.to_owned(),
+        }
+    }
+}
+
+/// `cache.*` settings (Redis).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Redis URL (default: `REDIS_URL`, else `redis://127.0.0.1:6379`).
+    pub url: Option<String>,
+    /// Key prefix (default `cart`).
+    pub prefix: String,
+    /// Seconds a cart lives after its last write (default 86 400).
+    pub ttl: u64,
+    /// Serialize writers with a per-cart lock instead of retrying on conflict.
+    pub locking: bool,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            url: None,
+            prefix: "cart".to_owned(),
+            ttl: 86_400,
+            locking: false,
+        }
+    }
+}
+
+/// `database.*` settings (Postgres).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Postgres URL (default: `DATABASE_URL`).
+    pub url: Option<String>,
+    /// Table name (default `carts`).
+    pub table: String,
+    /// Run each change as `SELECT ... FOR UPDATE` + update in one transaction.
+    pub locking: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: None,
+            table: "carts".to_owned(),
+            locking: false,
+        }
+    }
+}
+
+/// Where guest identifiers travel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierCarrier {
+    /// In the session.
+    #[default]
+    Session,
+    /// In a signed cookie.
+    Cookie,
+}
+
+/// `identifier.*` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentifierSettings {
+    /// `session` or `cookie`.
+    pub mode: IdentifierCarrier,
+    /// The session key of the guest identifier in session mode (default `cart_id`).
+    pub session_key: String,
+    /// Cookie name (default `cart_id`).
+    pub cookie_name: String,
+    /// The cookie signing secret: at least 64 bytes, given as text (required in cookie mode).
+    pub cookie_key: Option<String>,
+    /// The Secure attribute (default true).
+    pub cookie_secure: bool,
+    /// `lax` (default), `strict` or `none`.
+    pub cookie_same_site: String,
+    /// Cookie Max-Age in seconds (default 30 days; 0 for a browser-session cookie).
+    pub cookie_max_age: u64,
+}
+
+impl Default for IdentifierSettings {
+    fn default() -> Self {
+        IdentifierSettings {
+            mode: IdentifierCarrier::Session,
+            session_key: crate::identify::DEFAULT_IDENTIFIER_SESSION_KEY.to_owned(),
+            cookie_name: crate::identify::DEFAULT_COOKIE_NAME.to_owned(),
+            cookie_key: None,
+            cookie_secure: true,
+            cookie_same_site: "lax".to_owned(),
+            cookie_max_age: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// Every cart setting. The field names are the TOML keys; [`ENV_VARS`] maps the environment
+/// variables onto them.
+///
+/// Load it with [`CartSettings::from_env`], [`CartSettings::from_env_map`],
+/// [`CartSettings::from_toml_str`] or [`CartSettings::from_toml_file`], or build it from
+/// [`CartSettings::default`] and check it with [`CartSettings::validate`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CartSettings {
+    /// `session` (default), `cache`, `database` or `memory`.
+    pub storage: Driver,
+    /// Session driver settings.
+    pub session: SessionSettings,
+    /// Cache driver settings.
+    pub cache: CacheSettings,
+    /// Database driver settings.
+    pub database: DatabaseSettings,
+    /// ISO-4217 code of new carts (default `USD`).
+    pub currency: String,
+    /// `half_up` (default), `half_even`, `down`, `up`.
+    pub rounding: RoundingMode,
+    /// `add_quantities` (default), `keep_highest_quantity`, `keep_user_cart`, `replace_with_guest`.
+    pub merge_strategy: MergeStrategy,
+    /// Retries after a version conflict (default 5).
+    pub max_retries: u32,
+    /// Limits.
+    pub limits: Limits,
+    /// Identifier settings.
+    pub identifier: IdentifierSettings,
+}
+
+impl Default for CartSettings {
+    fn default() -> Self {
+        CartSettings {
+            storage: Driver::default(),
+            session: SessionSettings::default(),
+            cache: CacheSettings::default(),
+            database: DatabaseSettings::default(),
+            currency: "USD".to_owned(),
+            rounding: RoundingMode::default(),
+            merge_strategy: MergeStrategy::default(),
+            max_retries: 5,
+            limits: Limits::default(),
+            identifier: IdentifierSettings::default(),
+        }
+    }
+}
+
+impl CartSettings {
+    /// Checks what serde cannot: values in range, names well formed, required companions.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid setting, named by its settings key (`currency`, `cache.ttl`,
+    /// `identifier.cookie_key`, ...): an unknown currency, an empty session key, a cache prefix
+    /// with spaces or braces, a zero TTL or limit, a table name that is not a plain SQL name, an
+    /// unknown `SameSite` value, or cookie mode without a signing secret of at least 64 bytes or
+    /// without a cookie name.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let positive = |key: &str, value: u64| {
+            if value == 0 {
+                Err(SettingsError::new(key, "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        Currency::from_code(&self.currency).map_err(|_| {
+            SettingsError::new(
+                "currency",
+                format!(
+                    "`{}` is not a known ISO-4217 code (USD, EUR, GBP, MYR, JPY, ...)",
+                    self.currency
+                ),
+            )
+        })?;
+        if self.session.key.is_empty() {
+            return Err(SettingsError::new("session.key", "must not be empty"));
+        }
+        if self.cache.prefix.is_empty() || self.cache.prefix.contains(['{', '}', ' ']) {
+            return Err(SettingsError::new(
+                "cache.prefix",
+                "must be non-empty, without spaces or braces",
+            ));
+        }
+        positive("cache.ttl", self.cache.ttl)?;
+        let table_ok = crate::storage::is_plain_table_name(&self.database.table);
+        if !table_ok {
+            return Err(SettingsError::new(
+                "database.table",
+                format!(
+                    "`{}` is not a plain SQL name (lower-case letters, digits, `_`, optionally schema.table)",
+                    self.database.table
+                ),
+            ));
+        }
+        positive("limits.max_lines", self.limits.max_lines as u64)?;
+        positive("limits.max_quantity", u64::from(self.limits.max_quantity))?;
+        positive("limits.max_id_length", self.limits.max_id_length as u64)?;
+        positive("limits.max_name_length", self.limits.max_name_length as u64)?;
+        positive("limits.max_cart_bytes", self.limits.max_cart_bytes as u64)?;
+        if !matches!(
+            self.identifier.cookie_same_site.as_str(),
+            "lax" | "strict" | "none"
+        ) {
+            return Err(SettingsError::new(
+                "identifier.cookie_same_site",
+                format!(
+                    "`{}` is not one of lax, strict, none",
+                    self.identifier.cookie_same_site
+                ),
+            ));
+        }
+        if self.identifier.mode == IdentifierCarrier::Cookie {
+            match &self.identifier.cookie_key {
+                None => {
+                    return Err(SettingsError::new(
+                        "identifier.cookie_key",
+                        "cookie mode needs a signing secret of at least 64 bytes",
+                    ));
+                }
+                Some(key) if key.len() < 64 => {
+                    return Err(SettingsError::new(
+                        "identifier.cookie_key",
+                        format!("the secret has {} bytes; at least 64 are needed", key.len()),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if self.identifier.mode == IdentifierCarrier::Cookie
+            && self.identifier.cookie_name.is_empty()
+        {
+            return Err(SettingsError::new(
+                "identifier.cookie_name",
+                "must not be empty",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The currency.
+    pub fn currency(&self) -> Currency {
+        Currency::from_code(&self.currency).unwrap_or_default()
+    }
+
+    /// The cache TTL.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache.ttl)
+    }
+
+    /// The identifier mode these settings describe.
+    ///
+    /// # Errors
+    ///
+    /// In cookie mode, an error on `identifier.cookie_key` when the signing secret is missing or
+    /// shorter than 64 bytes.
+    pub fn identifier_mode(&self) -> Result<crate::identify::IdentifierMode, SettingsError> {
+        use crate::identify::{CookieConfig, IdentifierMode};
+        Ok(match self.identifier.mode {
+            IdentifierCarrier::Session => IdentifierMode::Session {
+                key: self.identifier.session_key.clone(),
+            },
+            IdentifierCarrier::Cookie => {
+                let secret = self.identifier.cookie_key.clone().unwrap_or_default();
+                let same_site = match self.identifier.cookie_same_site.as_str() {
+                    "strict" => cookie::SameSite::Strict,
+                    "none" => cookie::SameSite::None,
+                    _ => cookie::SameSite::Lax,
+                };
+                let max_age = (self.identifier.cookie_max_age > 0)
+                    .then(|| Duration::from_secs(self.identifier.cookie_max_age));
+                let key = cookie::Key::try_from(secret.as_bytes()).map_err(|_| {
+                    SettingsError::new(
+                        "identifier.cookie_key",
+                        "cookie mode needs a signing secret of at least 64 bytes",
+                    )
+                })?;
+                IdentifierMode::Cookie(
+                    CookieConfig::new(key)
+                        .with_name(self.identifier.cookie_name.clone())
+                        .with_secure(self.identifier.cookie_secure)
+                        .with_same_site(same_site)
+                        .with_max_age(max_age),
+                )
+            }
+        })
+    }
+
+    /// A [`crate::CartConfig`] with everything but the storage of a shared driver applied (the
+    /// session and memory drivers are set; for cache and database, connect the driver and pass
+    /// it to `with_storage`, or use [`CartSettings::connect`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`CartSettings::identifier_mode`]: a missing or short cookie signing secret in cookie
+    /// mode.
+    pub fn to_config(&self) -> Result<crate::CartConfig, SettingsError> {
+        let mut config = crate::CartConfig::new()
+            .with_currency(self.currency())
+            .with_rounding(self.rounding)
+            .with_merge_strategy(self.merge_strategy)
+            .with_max_retries(self.max_retries)
+            .with_limits(self.limits);
+        config.identifier = self.identifier_mode()?;
+        Ok(match self.storage {
+            Driver::Session => config.with_session_storage(self.session.key.as_str()),
+            Driver::Memory => config.with_storage(crate::MemoryStorage::new()),
+            Driver::Cache | Driver::Database => config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = CartSettings::default();
+        settings.validate().unwrap();
+        assert_eq!(settings.storage, Driver::Session);
+        assert_eq!(settings.currency(), Currency::USD);
+        assert_eq!(settings.cache_ttl(), Duration::from_secs(86_400));
+        assert_eq!(settings.database.table, "carts");
+        assert_eq!(settings.identifier.mode, IdentifierCarrier::Session);
+    }
+
+    /// A change that makes settings invalid, the key the error names, and a part of its message.
+    type InvalidCase = (fn(&mut CartSettings), &'static str, &'static str);
+
+    #[test]
+    fn validation_names_the_settings_key() {
+        let cases: [InvalidCase; 6] = [
+            (
+                |s| s.session.key.clear(),
+                "session.key",
+                "must not be empty",
+            ),
+            (
+                |s| s.cache.prefix = "{cart}".to_owned(),
+                "cache.prefix",
+                "braces",
+            ),
+            (
+                |s| s.limits.max_quantity = 0,
+                "limits.max_quantity",
+                "at least 1",
+            ),
+            (
+                |s| s.limits.max_cart_bytes = 0,
+                "limits.max_cart_bytes",
+                "at least 1",
+            ),
+            (
+                |s| s.database.table = "Carts".to_owned(),
+                "database.table",
+                "plain SQL name",
+            ),
+            (
+                |s| {
+                    s.identifier.mode = IdentifierCarrier::Cookie;
+                    s.identifier.cookie_key = Some("k".repeat(64));
+                    s.identifier.cookie_name.clear();
+                },
+                "identifier.cookie_name",
+                "must not be empty",
+            ),
+        ];
+        for (change, key, fragment) in cases {
+            let mut settings = CartSettings::default();
+            change(&mut settings);
+            let error = settings.validate().unwrap_err();
+            assert_eq!(error.key, key, "{error}");
+            assert!(error.message.contains(fragment), "{error}");
+        }
+    }
+
+    #[test]
+    fn to_config_applies_the_settings() {
+        let mut settings = CartSettings {
+            storage: Driver::Memory,
+            merge_strategy: MergeStrategy::KeepHighestQuantity,
+            ..CartSettings::default()
+        };
+        settings.limits.max_lines = 7;
+        let config = settings.to_config().unwrap();
+        assert_eq!(config.limits().max_lines, 7);
+        assert_eq!(config.merge_strategy(), MergeStrategy::KeepHighestQuantity);
+
+        settings.identifier.mode = IdentifierCarrier::Cookie;
+        settings.identifier.cookie_key = Some("short".to_owned());
+        let error = settings.to_config().unwrap_err();
+        assert_eq!(error.key, "identifier.cookie_key");
+
+        settings.identifier.cookie_key = Some("k".repeat(64));
+        let config = settings.to_config().unwrap();
+        assert!(matches!(
+            config.identifier_mode(),
+            crate::IdentifierMode::Cookie(_)
+        ));
+    }
+}

@@ -1,0 +1,53 @@
+//! The locking read-modify-write of [`PostgresStorage::with_locking`](super::PostgresStorage::with_locking):
+//! `SELECT ... FOR UPDATE`, the change and the compare-and-set write in one transaction, so the
+//! writers of one cart wait for each other instead of retrying.
+
+use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
+
+use super::rows::{current_version, from_row, select_sql, storage_error, to_columns, write};
+use crate::storage::{CartKey, CartOp, Modified, ModifyError, ModifyOptions, Versioned, backoff};
+
+pub(super) async fn locked_modify(
+    pool: &PgPool,
+    table: &str,
+    key: &CartKey,
+    options: &ModifyOptions,
+    op: &CartOp<'_>,
+) -> Result<Modified, ModifyError> {
+    let mut retries = 0;
+    loop {
+        let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(storage_error)?;
+        let row = sqlx::query(&select_sql(table, " FOR UPDATE"))
+            .bind(key.identifier())
+            .bind(key.instance())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        let current = row.map(|row| from_row(key, &row)).transpose()?;
+        // On an error the transaction is dropped, which rolls it back.
+        let (cart, expected) = options.apply(current, op)?;
+        let columns = to_columns(key, &cart)?;
+        match write(&mut *tx, table, key, columns, expected).await? {
+            Some(version) => {
+                tx.commit().await.map_err(storage_error)?;
+                return Ok(Modified {
+                    cart: Versioned::new(cart, version),
+                    previous_version: expected,
+                    retries,
+                });
+            }
+            None => {
+                // Only a creation can lose while locked: another writer inserted the row
+                // first. Start over on the row that now exists.
+                tx.rollback().await.map_err(storage_error)?;
+                if retries >= options.max_retries {
+                    let current = current_version(pool, table, key).await?;
+                    return Err(ModifyError::conflict(key, expected, current, retries));
+                }
+                retries += 1;
+                backoff(retries).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! `RedisStorage`: carts in Redis through fred, the client tower-sessions-redis-store uses, so
+//! one pool can serve sessions and carts.
+//!
+//! # Keys
+//! - `{prefix}:{<identifier>}:<instance>`: a hash with `v` (version), `d` (the cart document as
+//!   JSON) and `t` (last write, unix seconds). The braces are a cluster hash tag: every key of one
+//!   identifier lives in one slot.
+//! - `{prefix}:{<identifier>}`: the set of the identifier's instances.
+//! - `{prefix}:{<identifier>}:<instance>:lock`: the per-cart lock of locking mode.
+//!
+//! In identifiers and instances, `%`, `:`, `{` and `}` are percent-encoded, so no identifier or
+//! instance can make its keys collide with another cart's.
+//!
+//! # One round trip each
+//! A load is one `HMGET`. A compare-and-set save is one Lua script (`EVALSHA`; after a
+//! `SCRIPT FLUSH` the script is loaded again and the call repeated) that checks the version,
+//! writes the document with version + 1, refreshes the TTL and records the instance. `delete`,
+//! `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic. On Redis
+//! Cluster, `swap_identifier` between two identifiers touches two slots and is refused
+//! (`CROSSSLOT`); everything else works there.
+//!
+//! # TTL
+//! Every write sets the cart's TTL (default one day); [`RedisStorage::with_ttl_refresh_on_read`] makes
+//! reads refresh it too (the load becomes a one-call script).
+//!
+//! # Locking
+//! By default writers are optimistic: a conflict is retried. [`RedisStorage::with_locking`]
+//! serializes the writers of one cart instead: `modify` takes `SET lock token NX PX`, waits at
+//! most the lock wait (then fails with [`StorageError::Unavailable`], "lock wait exceeded"), and
+//! releases the lock with a compare-and-delete script, so an expired lock taken over by another
+//! writer is never released by the old holder.
+//!
+//! # Failures
+//! Commands time out after the command timeout (2 s by default), so a dead Redis answers 503
+//! instead of hanging; the pool reconnects by itself when Redis is back.
+//!
+//! # tower-sessions-redis-store and nil values
+//! tower-sessions-redis-store 0.16 fails to save a session whose key expired ("Could not convert
+//! to bool") unless fred's `default-nil-types` feature is on. This crate does not force that
+//! feature on you; an application that keeps its sessions in Redis should enable it:
+//! `fred = { version = "10", features = ["default-nil-types"] }`. The example shop does.
+//!
+//! # Layout
+//! `mod.rs` (this type) uses `lock.rs` (locking mode), which uses `store.rs` (one call per cart
+//! operation), which uses `scripts.rs` (the Lua scripts in `scripts/`), `keys.rs` (key names)
+//! and `client.rs` (timeouts and errors). No file uses one above it.
+
+mod client;
+mod keys;
+mod lock;
+mod scripts;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::clients::Pool;
+use fred::interfaces::ClientLike;
+use fred::types::config::{Config, ReconnectPolicy};
+
+use self::client::{Client, DRIVER, storage_error};
+use self::keys::Keys;
+use self::lock::Lock;
+use self::scripts::Scripts;
+use self::store::Store;
+use super::{
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError,
+    Versioned, optimistic_modify,
+};
+use crate::cart::CartContents;
+
+/// Carts in Redis. Cheap to clone; clones share the pool.
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[derive(Clone)]
+pub struct RedisStorage {
+    store: Store,
+    locking: bool,
+    lock: Lock,
+}
+
+impl std::fmt::Debug for RedisStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStorage")
+            .field("prefix", &self.store.keys.prefix())
+            .field("ttl", &self.store.ttl)
+            .field("refresh_ttl_on_read", &self.store.refresh_ttl_on_read)
+            .field("locking", &self.locking)
+            .finish()
+    }
+}
+
+impl RedisStorage {
+    /// Carts in Redis through `pool` (it may be the pool of a tower-sessions `RedisStore`), with
+    /// the prefix `cart`, a one-day TTL and optimistic writers.
+    ///
+    /// Configure the pool with a command timeout so an outage fails fast; see
+    /// [`RedisStorage::pool`] for the settings [`RedisStorage::connect`] uses.
+    pub fn new(pool: Pool) -> Self {
+        RedisStorage {
+            store: Store {
+                client: Client {
+                    pool,
+                    command_timeout: Duration::from_secs(2),
+                },
+                keys: Keys::new("cart"),
+                scripts: Arc::new(Scripts::new()),
+                ttl: Duration::from_secs(86_400),
+                refresh_ttl_on_read: false,
+            },
+            locking: false,
+            lock: Lock {
+                timeout: Duration::from_secs(5),
+                wait: Duration::from_secs(2),
+            },
+        }
+    }
+
+    /// A pool of `size` connections (at least one) to `url`, with a 2 s command and connection
+    /// timeout, reconnecting every 200 ms while Redis is away: what [`RedisStorage::connect`]
+    /// uses, for sharing with a session store.
+    ///
+    /// # Errors
+    /// [`StorageError::Backend`] when `url` is not a Redis URL, [`StorageError::Unavailable`]
+    /// when Redis cannot be reached.
+    pub async fn pool(url: &str, size: usize) -> Result<Pool, StorageError> {
+        let config = Config::from_url(url).map_err(storage_error)?;
+        let pool = fred::types::Builder::from_config(config)
+            .with_performance_config(|performance| {
+                performance.default_command_timeout = Duration::from_secs(2);
+            })
+            .with_connection_config(|connection| {
+                connection.connection_timeout = Duration::from_secs(2);
+                connection.internal_command_timeout = Duration::from_secs(2);
+                connection.max_command_attempts = 2;
+            })
+            .set_policy(ReconnectPolicy::new_constant(0, 200))
+            .build_pool(size.max(1))
+            .map_err(storage_error)?;
+        pool.init().await.map_err(storage_error)?;
+        Ok(pool)
+    }
+
+    /// Connects a pool of 8 to `url` (see [`RedisStorage::pool`]) and stores carts through it
+    /// with the defaults of [`RedisStorage::new`].
+    ///
+    /// # Errors
+    /// [`StorageError::Backend`] when `url` is not a Redis URL, [`StorageError::Unavailable`]
+    /// when Redis cannot be reached.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use axum_cart::storage::StorageError;
+    /// use axum_cart::{CartConfig, RedisStorage};
+    ///
+    /// async fn cart_config() -> Result<CartConfig, StorageError> {
+    ///     Ok(CartConfig::new().with_storage(
+    ///         RedisStorage::connect("redis://127.0.0.1:6379")
+    ///             .await?
+    ///             .with_prefix("shop")
+    ///             .with_locking(true),
+    ///     ))
+    /// }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Ok(Self::new(Self::pool(url, 8).await?))
+    }
+
+    /// The key prefix (default `cart`). Stores with different prefixes on one server never see
+    /// each other's carts.
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.store.keys = Keys::new(prefix);
+        self
+    }
+
+    /// How long a cart lives after its last write (default one day; at least 1 ms).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.store.ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Also refresh the TTL on every read (default off), so carts that are only looked at do
+    /// not expire.
+    pub fn with_ttl_refresh_on_read(mut self, refresh: bool) -> Self {
+        self.store.refresh_ttl_on_read = refresh;
+        self
+    }
+
+    /// Serialize the writers of one cart with a lock instead of retrying on conflict (default
+    /// off).
+    pub fn with_locking(mut self, locking: bool) -> Self {
+        self.locking = locking;
+        self
+    }
+
+    /// How long a lock lives if its holder dies (default 5 s).
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock.timeout = timeout;
+        self
+    }
+
+    /// How long a writer waits for a lock (default 2 s).
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock.wait = wait;
+        self
+    }
+
+    /// The longest any one command may take before it fails with [`StorageError::Unavailable`]
+    /// (default 2 s). Enforced here as well as in the pool, because fred does not apply its
+    /// command timeout to script calls.
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.store.client.command_timeout = timeout;
+        self
+    }
+
+    /// The pool.
+    pub fn client(&self) -> &Pool {
+        &self.store.client.pool
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        self.store.keys.prefix()
+    }
+
+    /// The Redis key of a cart.
+    pub fn cart_key(&self, key: &CartKey) -> String {
+        self.store.keys.cart(key)
+    }
+}
+
+#[async_trait]
+impl CartStorage for RedisStorage {
+    fn driver(&self) -> &'static str {
+        DRIVER
+    }
+
+    async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
+        self.store.load(key).await
+    }
+
+    async fn save(
+        &self,
+        key: &CartKey,
+        cart: &CartContents,
+        expected: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        self.store.save(key, cart, expected).await
+    }
+
+    async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {
+        self.store.delete(key).await
+    }
+
+    async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
+        self.store.instances(identifier).await
+    }
+
+    async fn swap_identifier(
+        &self,
+        from: &str,
+        to: &str,
+        instance: &str,
+    ) -> Result<bool, StorageError> {
+        self.store.swap_identifier(from, to, instance).await
+    }
+
+    async fn forget(&self, identifier: &str) -> Result<usize, StorageError> {
+        self.store.forget(identifier).await
+    }
+
+    async fn scan(&self, cursor: Option<String>, batch: usize) -> Result<ScanPage, StorageError> {
+        self.store.scan(cursor, batch).await
+    }
+
+    async fn modify(
+        &self,
+        key: &CartKey,
+        options: &ModifyOptions,
+        op: &CartOp<'_>,
+    ) -> Result<Modified, ModifyError> {
+        if self.locking {
+            self.lock.modify(&self.store, key, options, op).await
+        } else {
+            optimistic_modify(self, key, options, op).await
+        }
+    }
+}

@@ -1,0 +1,19 @@
+-- Compare-and-set write of one cart: writes the document only if the stored version is the one
+-- the caller read, bumps the version, refreshes the TTL and records the instance.
+-- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
+-- ARGV[1]: the expected version ('' when the cart must not exist yet); ARGV[2]: the document;
+-- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds.
+-- Returns {1, new version} on success, {0, current version or -1} on a conflict.
+
+local current = redis.call('HGET', KEYS[1], 'v')
+if ARGV[1] == '' then
+  if current then return {0, tonumber(current)} end
+elseif current ~= ARGV[1] then
+  return {0, tonumber(current) or -1}
+end
+local version = (tonumber(current) or 0) + 1
+redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2], 't', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {1, version}

@@ -1,0 +1,26 @@
+-- Moves one cart instance from one identifier to another, replacing the target's cart; the
+-- moved cart's version ends above both old versions so no earlier reader can overwrite it.
+-- Moving a cart onto itself only bumps its version and TTL.
+-- KEYS[1]: the source cart hash; KEYS[2]: the source instance set;
+-- KEYS[3]: the target cart hash; KEYS[4]: the target instance set.
+-- ARGV[1]: the encoded instance; ARGV[2]: the TTL in milliseconds; ARGV[3]: now, unix seconds.
+-- Returns 1 if a cart was moved, 0 if the source had none.
+
+local moved = redis.call('HMGET', KEYS[1], 'v', 'd')
+if not moved[1] then return 0 end
+if KEYS[1] == KEYS[3] then
+  redis.call('HINCRBY', KEYS[1], 'v', 1)
+  redis.call('HSET', KEYS[1], 't', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+local replaced = tonumber(redis.call('HGET', KEYS[3], 'v')) or 0
+local version = math.max(tonumber(moved[1]), replaced) + 1
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'v', version, 'd', moved[2], 't', ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('PEXPIRE', KEYS[4], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
