@@ -1,10 +1,10 @@
 //! The layer is lazy: a route that never takes `Cart` costs no storage call and no cookie, a
-//! read-only visit of a new visitor stores nothing, and one request loads a cart once. And a
-//! missing layer is a clear 500, not a panic.
+//! read-only visit of a new visitor stores nothing, one request loads a cart once, and a login
+//! merge waits for the first cart operation. And a missing layer is a clear 500, not a panic.
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,6 +13,7 @@ use common::counting::CountingStorage;
 use common::requests::Client;
 use common::shop::{cookie_config, session_shop};
 use http::StatusCode;
+use http::request::Parts;
 use serde_json::{Value, json};
 use tower_sessions::{MemoryStore, SessionManagerLayer};
 
@@ -329,4 +330,53 @@ async fn a_new_visitors_failed_first_write_leaves_no_trace() {
     }
     assert_eq!(storage.calls.save(), 0);
     assert!(storage.inner.is_empty());
+}
+
+async fn untouched(_cart: Cart) -> &'static str {
+    "ok"
+}
+
+/// A login noticed while extracting `Cart` merges nothing yet: a route that takes `Cart` and never
+/// uses it costs no storage call, and the request's first cart operation merges, once.
+#[tokio::test]
+async fn a_login_merge_waits_for_the_first_cart_operation() {
+    let storage = CountingStorage::new();
+    let user: Arc<Mutex<Option<String>>> = Arc::default();
+    let logged_in = Arc::clone(&user);
+    let config = cookie_config(storage.clone()).with_user_resolver(move |_: &Parts| {
+        logged_in.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    });
+    let app = routes()
+        .route("/untouched", get(untouched))
+        .layer(CartLayer::new(config));
+    let mut client = Client::new(app);
+    client.add("a", "1.00", 2).await;
+    *user.lock().unwrap() = Some("42".to_owned());
+
+    let before = storage.calls.snapshot();
+    let answer = client.get("/untouched").await;
+    assert_eq!(answer.text, "ok");
+    assert_eq!(
+        storage.calls.snapshot(),
+        before,
+        "extracting Cart touched storage"
+    );
+    assert!(
+        answer.set_cookies().is_empty(),
+        "{:?}",
+        answer.set_cookies()
+    );
+    assert_eq!(
+        storage.inner.len(),
+        1,
+        "the guest cart is kept until the merge"
+    );
+
+    let view = client.get("/cart").await.ok();
+    assert_eq!(view["identifier"], "user:42");
+    assert_eq!(view["count"], 2);
+    assert_eq!(storage.inner.len(), 1, "the guest cart went once merged");
+
+    let view = client.get("/cart").await.ok();
+    assert_eq!(view["count"], 2, "a later request merges nothing again");
 }

@@ -5,7 +5,7 @@
 use super::{CartKey, CartStorage, ScanPage, StorageError, Versioned};
 use crate::cart::CartContents;
 
-/// How [`copy_carts`] runs.
+/// How [`copy_carts`] and [`copy_identifier`] run.
 pub struct CopyOptions<'a> {
     /// Carts read per page (default 500).
     pub batch_size: usize,
@@ -127,14 +127,16 @@ pub async fn copy_carts(
 /// use std::sync::Arc;
 /// use axum_cart::cart::{CartContents, Currency};
 /// use axum_cart::storage::{
-///     CartKey, CartStorage, MemoryStorage, SessionStorage, copy_identifier,
+///     CartKey, CartStorage, CopyOptions, MemoryStorage, SessionStorage, copy_identifier,
 /// };
 /// use tower_sessions::{MemoryStore, Session};
 /// let session = Session::new(None, Arc::new(MemoryStore::default()), None);
 /// let in_session = SessionStorage::new(session, "cart");
 /// in_session.save(&CartKey::new("guest-1", "default"), &CartContents::new(Currency::USD), None).await.unwrap();
 /// let database = MemoryStorage::new(); // PostgresStorage in a real shop
-/// let report = copy_identifier(&in_session, &database, "guest-1", false).await.unwrap();
+/// let report = copy_identifier(&in_session, &database, "guest-1", &CopyOptions::default())
+///     .await
+///     .unwrap();
 /// assert_eq!(report.copied, 1);
 /// # });
 /// ```
@@ -142,7 +144,7 @@ pub async fn copy_identifier(
     from: &dyn CartStorage,
     to: &dyn CartStorage,
     identifier: &str,
-    dry_run: bool,
+    options: &CopyOptions<'_>,
 ) -> Result<CopyReport, StorageError> {
     let mut report = CopyReport::default();
     let keys = from
@@ -151,7 +153,10 @@ pub async fn copy_identifier(
         .into_iter()
         .map(|instance| CartKey::new(identifier, instance))
         .collect();
-    copy_all(from, to, keys, dry_run, &mut report).await;
+    copy_all(from, to, keys, options.dry_run, &mut report).await;
+    if let Some(progress) = options.progress {
+        progress(&report);
+    }
     Ok(report)
 }
 

@@ -14,7 +14,8 @@ use crate::cart::CartContents;
 ///
 /// ```
 /// # tokio_test_block(async {
-/// use axum_cart::{CartContents, CartKey, CartStorage, Currency, MemoryStorage};
+/// use axum_cart::storage::{CartKey, CartStorage};
+/// use axum_cart::{CartContents, Currency, MemoryStorage};
 /// let storage = MemoryStorage::new();
 /// let key = CartKey::new("visitor-1", "default");
 /// let v1 = storage.save(&key, &CartContents::new(Currency::USD), None).await.unwrap();
