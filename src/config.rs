@@ -2,11 +2,12 @@
 //! where they live.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cart::{Currency, Limits, MergeStrategy, RoundingMode};
 use crate::event::CartEvent;
 use crate::identify::{CookieConfig, IdentifierMode, UserResolver};
-use crate::storage::{CartStorage, DEFAULT_SESSION_KEY};
+use crate::storage::{CartStorage, DEFAULT_RETRY_BUDGET, DEFAULT_SESSION_KEY};
 
 /// A listener called after each committed change.
 pub type EventListener = Arc<dyn Fn(&CartEvent) + Send + Sync>;
@@ -56,7 +57,7 @@ impl std::fmt::Debug for StorageMode {
 ///     .with_storage(MemoryStorage::new())
 ///     .with_currency(Currency::EUR)
 ///     .with_merge_strategy(MergeStrategy::KeepHighestQuantity)
-///     .with_max_retries(10)
+///     .with_retry_budget(std::time::Duration::from_secs(1))
 ///     .with_event_listener(|event| println!("{event:?}"));
 /// ```
 #[derive(Clone)]
@@ -68,7 +69,8 @@ pub struct CartConfig {
     pub(crate) rounding: RoundingMode,
     pub(crate) limits: Limits,
     pub(crate) merge_strategy: MergeStrategy,
-    pub(crate) max_retries: u32,
+    pub(crate) retry_budget: Duration,
+    pub(crate) write_queue: bool,
     pub(crate) max_instance_length: usize,
     pub(crate) listeners: Vec<EventListener>,
 }
@@ -85,7 +87,8 @@ impl Default for CartConfig {
             rounding: RoundingMode::default(),
             limits: Limits::default(),
             merge_strategy: MergeStrategy::default(),
-            max_retries: 5,
+            retry_budget: DEFAULT_RETRY_BUDGET,
+            write_queue: true,
             max_instance_length: 64,
             listeners: Vec::new(),
         }
@@ -102,7 +105,8 @@ impl std::fmt::Debug for CartConfig {
             .field("rounding", &self.rounding)
             .field("limits", &self.limits)
             .field("merge_strategy", &self.merge_strategy)
-            .field("max_retries", &self.max_retries)
+            .field("retry_budget", &self.retry_budget)
+            .field("write_queue", &self.write_queue)
             .field("listeners", &self.listeners.len())
             .finish()
     }
@@ -110,7 +114,7 @@ impl std::fmt::Debug for CartConfig {
 
 impl CartConfig {
     /// The defaults: carts in the session under `cart`, guest identifiers in the session under
-    /// `cart_id`, USD, half-up rounding, default limits, `add_quantities` merging, 5 retries.
+    /// `cart_id`, USD, half-up rounding, default limits, `add_quantities` merging, a 2 s retry budget.
     ///
     /// # Examples
     ///
@@ -231,9 +235,27 @@ impl CartConfig {
         self
     }
 
-    /// Retries after a version conflict before a change fails with 409 (default 5).
-    pub fn with_max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = retries;
+    /// How long a change may keep retrying after conflicts with other processes before it fails
+    /// with 409 (default 2 s). Writers of one cart in this process never conflict: they queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_cart::CartConfig;
+    ///
+    /// let config = CartConfig::new().with_retry_budget(Duration::from_millis(500));
+    /// ```
+    pub fn with_retry_budget(mut self, budget: Duration) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
+    /// Whether writers of one cart in this process queue for it (on by default). Off, they race
+    /// each other through storage round trips and retry on conflict: only for measuring what the
+    /// queue saves.
+    pub fn with_write_queue(mut self, queue: bool) -> Self {
+        self.write_queue = queue;
         self
     }
 

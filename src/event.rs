@@ -52,6 +52,12 @@ pub enum CartEventKind {
         /// What the merge did.
         report: MergeReport,
     },
+    /// A guest cart could not be merged into this (the user's) cart; the guest cart is kept and
+    /// the visitor goes on with the user's cart. Told once per failed attempt.
+    MergeFailed {
+        /// The error's code (`limit_exceeded`, `storage_unavailable`, ...).
+        error: String,
+    },
     /// A change made through [`crate::Cart::modify`].
     Modified,
 }

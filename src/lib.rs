@@ -101,6 +101,7 @@ mod identify;
 mod layer;
 mod login;
 mod manager;
+mod queue;
 mod request;
 pub mod settings;
 pub mod storage;

@@ -8,7 +8,8 @@ use crate::cart;
 use crate::config::{CartConfig, StorageMode};
 use crate::error::CartError;
 use crate::event::CartEvent;
-use crate::storage::ModifyOptions;
+use crate::queue::{Turn, WriteQueue};
+use crate::storage::{CartKey, ModifyOptions};
 
 /// The shared cart handle: configuration, current storage and listeners. Cheap to clone; every
 /// clone (the layer's, a worker's) sees the same storage, including after [`CartManager::swap_storage`].
@@ -31,6 +32,7 @@ pub struct CartManager {
 struct ManagerInner {
     config: CartConfig,
     storage: RwLock<StorageMode>,
+    queue: WriteQueue,
 }
 
 impl std::fmt::Debug for CartManager {
@@ -50,6 +52,7 @@ impl CartManager {
             inner: Arc::new(ManagerInner {
                 config,
                 storage: RwLock::new(storage),
+                queue: WriteQueue::default(),
             }),
         }
     }
@@ -107,11 +110,19 @@ impl CartManager {
     pub(crate) fn modify_options(&self) -> ModifyOptions {
         let config = &self.inner.config;
         ModifyOptions {
-            max_retries: config.max_retries,
+            retry_budget: config.retry_budget,
             currency: config.currency,
             rounding: config.rounding,
             limits: config.limits,
         }
+    }
+
+    /// Waits for this process's turn to write `key` (no wait when the queue is turned off).
+    pub(crate) async fn write_turn(&self, key: &CartKey) -> Option<Turn<'_>> {
+        if !self.inner.config.write_queue {
+            return None;
+        }
+        Some(self.inner.queue.turn(key).await)
     }
 
     pub(crate) fn emit(&self, event: &CartEvent) {

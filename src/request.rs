@@ -148,12 +148,36 @@ impl Identity {
             return Ok(());
         };
         self.merged
-            .get_or_try_init(|| async {
-                merge_guest_carts(manager, &self.storage, &merge.guest, &self.identifier).await?;
-                merge.slot.forget().await
+            .get_or_try_init(|| {
+                merge_into_user(
+                    manager,
+                    &self.storage,
+                    &merge.guest,
+                    &self.identifier,
+                    &merge.slot,
+                )
             })
             .await
             .map(|_| ())
+    }
+}
+
+/// Merges the guest's carts into the user's, then forgets the guest identifier so that later
+/// requests find nothing to merge. A failed merge does not fail the request (the user's cart is
+/// there either way) and keeps the guest cart; the identifier is kept for another try only when
+/// the failure may pass (the store was unavailable or too busy).
+pub(crate) async fn merge_into_user(
+    manager: &CartManager,
+    storage: &Arc<dyn CartStorage>,
+    guest: &str,
+    user: &str,
+    slot: &GuestSlot,
+) -> Result<(), CartError> {
+    match merge_guest_carts(manager, storage, guest, user).await {
+        Err(CartError::Conflict(_) | CartError::Storage(StorageError::Unavailable { .. })) => {
+            Ok(())
+        }
+        Ok(()) | Err(_) => slot.forget().await,
     }
 }
 

@@ -15,6 +15,7 @@ use super::item::CartItem;
 use super::limits::Limits;
 use super::money::RoundingMode;
 use super::totals::{Totals, TotalsInput};
+use super::writes::{MergeRecord, WriteLog};
 
 /// One cart: its currency, lines, cart conditions and metadata. Pure data, no I/O.
 ///
@@ -36,6 +37,7 @@ pub struct CartContents {
     conditions: Vec<Condition>,
     metadata: Map<String, Value>,
     limits: Limits,
+    pub(super) log: WriteLog,
 }
 
 impl Default for CartContents {
@@ -54,6 +56,7 @@ impl CartContents {
             conditions: Vec::new(),
             metadata: Map::new(),
             limits: Limits::default(),
+            log: WriteLog::default(),
         }
     }
 
@@ -64,6 +67,7 @@ impl CartContents {
         items: Vec<CartItem>,
         conditions: Vec<Condition>,
         metadata: Map<String, Value>,
+        log: WriteLog,
     ) -> Self {
         CartContents {
             currency,
@@ -72,6 +76,7 @@ impl CartContents {
             conditions,
             metadata,
             limits: Limits::default(),
+            log,
         }
     }
 
@@ -153,6 +158,40 @@ impl CartContents {
         self.items.clear();
         self.conditions.clear();
         self.metadata.clear();
+    }
+
+    // ----- exactly-once bookkeeping ------------------------------------------------------------
+
+    /// The ids of the cart's last writes, oldest first (at most
+    /// [`REMEMBERED_WRITES`](super::REMEMBERED_WRITES)).
+    pub fn write_ids(&self) -> &[String] {
+        &self.log.writes
+    }
+
+    /// Whether a write with this id is one of the cart's last writes.
+    pub fn has_write(&self, write_id: &str) -> bool {
+        self.log.has_write(write_id)
+    }
+
+    /// Records the id of the write about to store this cart.
+    pub fn record_write(&mut self, write_id: impl Into<String>) {
+        self.log.record_write(write_id.into());
+    }
+
+    /// The guest carts merged into this cart, oldest first (at most
+    /// [`REMEMBERED_MERGES`](super::REMEMBERED_MERGES)).
+    pub fn merges(&self) -> &[MergeRecord] {
+        &self.log.merges
+    }
+
+    /// Whether version `version` of the guest cart `guest` was already merged into this cart.
+    pub fn has_merged(&self, guest: &str, version: u64) -> bool {
+        self.log.has_merged(guest, version)
+    }
+
+    /// Records that version `version` of the guest cart `guest` was merged into this cart.
+    pub fn record_merge(&mut self, guest: impl Into<String>, version: u64) {
+        self.log.record_merge(guest.into(), version);
     }
 
     // ----- conditions and metadata -------------------------------------------------------------

@@ -13,6 +13,7 @@ use super::currency::Currency;
 use super::error::Error;
 use super::item::CartItem;
 use super::money::{Money, RoundingMode};
+use super::writes::{MergeRecord, WriteLog};
 
 /// The version of the JSON document layout that drivers store.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -112,6 +113,10 @@ struct StoredCart {
     conditions: Vec<Condition>,
     #[serde(default)]
     metadata: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merged: Vec<MergeRecord>,
 }
 
 /// Writes the document described in the module documentation, at [`SCHEMA_VERSION`].
@@ -135,6 +140,8 @@ impl Serialize for CartContents {
                 .collect(),
             conditions: self.conditions().to_vec(),
             metadata: self.metadata().clone(),
+            writes: self.log.writes.clone(),
+            merged: self.log.merges.clone(),
         }
         .serialize(serializer)
     }
@@ -173,6 +180,10 @@ impl<'de> Deserialize<'de> for CartContents {
             items,
             stored.conditions,
             stored.metadata,
+            WriteLog {
+                writes: stored.writes,
+                merges: stored.merged,
+            },
         ))
     }
 }
@@ -199,6 +210,19 @@ mod tests {
         assert_eq!(json["schema"], SCHEMA_VERSION);
         assert_eq!(json["items"][0]["price"], "1.20");
         assert_eq!(CartContents::from_json(&bytes).unwrap(), cart);
+    }
+
+    #[test]
+    fn the_write_log_survives_the_document_and_clear() {
+        let mut cart = CartContents::new(Currency::USD);
+        cart.record_write("w1");
+        cart.record_merge("guest", 2);
+        let back = CartContents::from_json(&cart.to_json().unwrap()).unwrap();
+        assert_eq!(back, cart);
+        assert!(back.has_write("w1") && back.has_merged("guest", 2));
+        let mut cleared = back.clone();
+        cleared.clear();
+        assert!(cleared.has_write("w1"), "clearing the lines keeps the log");
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod money;
 mod rule;
 mod totals;
 mod value;
+mod writes;
 
 pub use condition::{Condition, ConditionInput, ConditionTarget};
 pub use contents::CartContents;
@@ -36,3 +37,4 @@ pub use money::{Money, RoundingMode};
 pub use rule::Rule;
 pub use totals::{LineTotal, Stage, Step, Totals};
 pub use value::ConditionValue;
+pub use writes::{MergeRecord, REMEMBERED_MERGES, REMEMBERED_WRITES};

@@ -14,9 +14,8 @@ use crate::config::StorageMode;
 use crate::error::CartError;
 use crate::event::{CartEvent, CartEventKind};
 use crate::identify::user_identifier;
-use crate::login::merge_guest_carts;
 use crate::manager::CartManager;
-use crate::request::{CartCache, Identity};
+use crate::request::{CartCache, Identity, merge_into_user};
 use crate::storage::{CartKey, CartStorage, Modified, Versioned, identifier_hash};
 use crate::view::CartView;
 
@@ -175,15 +174,15 @@ impl Cart {
             && !self.identity.is_pending()
             && self.key.identifier() != user
         {
-            merge_guest_carts(
-                &self.manager,
-                &self.identity.storage,
-                self.key.identifier(),
-                &user,
-            )
-            .await?;
             if let Some(slot) = &self.identity.slot {
-                slot.forget().await?;
+                merge_into_user(
+                    &self.manager,
+                    &self.identity.storage,
+                    self.key.identifier(),
+                    &user,
+                    slot,
+                )
+                .await?;
             }
         }
         Ok(Cart::detached(
@@ -362,11 +361,13 @@ impl Cart {
                 Ok(())
             };
             let options = self.manager.modify_options();
+            let turn = self.manager.write_turn(&self.key).await;
             let result = self
                 .identity
                 .storage
                 .modify(&self.key, &options, &wrapped)
                 .await;
+            drop(turn);
             let span = tracing::Span::current();
             let Modified {
                 cart,
@@ -499,6 +500,7 @@ impl Cart {
             let existed = if self.identity.is_pending() {
                 false
             } else {
+                let _turn = self.manager.write_turn(&self.key).await;
                 self.identity.storage.delete(&self.key).await?
             };
             self.reset_cache().await;

@@ -22,7 +22,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CART_CURRENCY", "currency"),
     ("CART_ROUNDING", "rounding"),
     ("CART_MERGE_STRATEGY", "merge_strategy"),
-    ("CART_MAX_RETRIES", "max_retries"),
+    ("CART_RETRY_BUDGET_MS", "retry_budget_ms"),
     ("CART_MAX_ITEMS", "limits.max_lines"),
     ("CART_MAX_QUANTITY", "limits.max_quantity"),
     ("CART_MAX_ID_LENGTH", "limits.max_id_length"),
@@ -154,7 +154,7 @@ impl CartSettings {
             "CART_MERGE_STRATEGY" => {
                 self.merge_strategy = parse_named(var, value, MergeStrategy::NAMES)?
             }
-            "CART_MAX_RETRIES" => self.max_retries = parse_number(var, value)?,
+            "CART_RETRY_BUDGET_MS" => self.retry_budget_ms = parse_number(var, value)?,
             "CART_MAX_ITEMS" => self.limits.max_lines = parse_number(var, value)?,
             "CART_MAX_QUANTITY" => self.limits.max_quantity = parse_number(var, value)?,
             "CART_MAX_ID_LENGTH" => self.limits.max_id_length = parse_number(var, value)?,
@@ -268,8 +268,8 @@ mod tests {
                 "whole number",
             ),
             (
-                &[("CART_MAX_RETRIES", "many")],
-                "CART_MAX_RETRIES",
+                &[("CART_RETRY_BUDGET_MS", "many")],
+                "CART_RETRY_BUDGET_MS",
                 "whole number",
             ),
             (
@@ -335,12 +335,12 @@ mod tests {
         let settings = CartSettings::from_env_map(env(&[
             ("CART_STORAGE", " memory "),
             ("CART_ROUNDING", "half_even"),
-            ("CART_MAX_RETRIES", " 9 "),
+            ("CART_RETRY_BUDGET_MS", " 9 "),
         ]))
         .unwrap();
         assert_eq!(settings.storage, Driver::Memory);
         assert_eq!(settings.rounding, crate::cart::RoundingMode::HalfEven);
-        assert_eq!(settings.max_retries, 9);
+        assert_eq!(settings.retry_budget_ms, 9);
     }
 
     #[test]

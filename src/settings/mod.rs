@@ -212,8 +212,8 @@ pub struct CartSettings {
     pub rounding: RoundingMode,
     /// `add_quantities` (default), `keep_highest_quantity`, `keep_user_cart`, `replace_with_guest`.
     pub merge_strategy: MergeStrategy,
-    /// Retries after a version conflict (default 5).
-    pub max_retries: u32,
+    /// Milliseconds a change may retry after conflicts with other processes (default 2000).
+    pub retry_budget_ms: u64,
     /// Limits.
     pub limits: Limits,
     /// Identifier settings.
@@ -230,7 +230,7 @@ impl Default for CartSettings {
             currency: "USD".to_owned(),
             rounding: RoundingMode::default(),
             merge_strategy: MergeStrategy::default(),
-            max_retries: 5,
+            retry_budget_ms: 2_000,
             limits: Limits::default(),
             identifier: IdentifierSettings::default(),
         }
@@ -390,7 +390,7 @@ impl CartSettings {
             .with_currency(self.currency())
             .with_rounding(self.rounding)
             .with_merge_strategy(self.merge_strategy)
-            .with_max_retries(self.max_retries)
+            .with_retry_budget(std::time::Duration::from_millis(self.retry_budget_ms))
             .with_limits(self.limits);
         config.identifier = self.identifier_mode()?;
         Ok(match self.storage {

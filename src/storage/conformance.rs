@@ -864,7 +864,7 @@ pub async fn concurrent_modify_loses_nothing(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let key = CartKey::new(fresh_identifier("concurrent"), "default");
     let options = ModifyOptions {
-        max_retries: 10_000,
+        retry_budget: std::time::Duration::from_secs(60),
         ..ModifyOptions::default()
     };
     let op = add_unit("hot");

@@ -1,12 +1,13 @@
 //! `MemoryStorage`: carts in a map in this process. The reference driver, for tests and examples.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{CartKey, CartStorage, ScanPage, StorageError, Versioned};
+use super::{CartKey, CartStorage, ScanPage, StorageError, Versioned, initial_version};
 use crate::cart::CartContents;
 
 /// Carts held in memory, with the same compare-and-set semantics as every other driver.
@@ -19,7 +20,8 @@ use crate::cart::CartContents;
 /// let storage = MemoryStorage::new();
 /// let key = CartKey::new("visitor-1", "default");
 /// let v1 = storage.save(&key, &CartContents::new(Currency::USD), None).await.unwrap();
-/// assert_eq!(v1, 1);
+/// let v2 = storage.save(&key, &CartContents::new(Currency::USD), Some(v1)).await.unwrap();
+/// assert_eq!(v2, v1 + 1);
 /// // A write that read an older version loses, and says so.
 /// assert!(storage.save(&key, &CartContents::new(Currency::USD), None).await.is_err());
 /// # });
@@ -30,6 +32,9 @@ use crate::cart::CartContents;
 #[derive(Clone, Default)]
 pub struct MemoryStorage {
     carts: Arc<Mutex<BTreeMap<CartKey, Stored>>>,
+    // The highest version this store ever wrote, for any cart: a cart created after a delete
+    // starts above it, so versions never repeat for a key even when writes outrun the clock.
+    highest: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -69,6 +74,15 @@ impl MemoryStorage {
         self.carts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A version above every version this store wrote (taken under the map's lock).
+    fn fresh_version(&self) -> u64 {
+        initial_version().max(self.highest.load(Ordering::SeqCst) + 1)
+    }
+
+    fn wrote(&self, version: u64) {
+        self.highest.fetch_max(version, Ordering::SeqCst);
     }
 
     fn encode(key: &CartKey, cart: &CartContents) -> Result<Vec<u8>, StorageError> {
@@ -119,7 +133,8 @@ impl CartStorage for MemoryStorage {
                 current,
             });
         }
-        let version = current.map_or(1, |v| v + 1);
+        let version = current.map_or_else(|| self.fresh_version(), |v| v + 1);
+        self.wrote(version);
         carts.insert(
             key.clone(),
             Stored {
@@ -133,6 +148,18 @@ impl CartStorage for MemoryStorage {
 
     async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {
         Ok(self.lock().remove(key).is_some())
+    }
+
+    async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
+        let mut carts = self.lock();
+        if carts
+            .get(key)
+            .is_some_and(|stored| stored.version == version)
+        {
+            carts.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
@@ -155,9 +182,11 @@ impl CartStorage for MemoryStorage {
             return Ok(false);
         };
         let target = CartKey::new(to, instance);
-        // The target's version keeps growing so that a writer holding its old version conflicts.
+        // The target's version grows past everything so that a writer holding any older version
+        // of the target conflicts.
         let replaced = carts.get(&target).map_or(0, |stored| stored.version);
-        moved.version = moved.version.max(replaced) + 1;
+        moved.version = (moved.version.max(replaced) + 1).max(self.fresh_version());
+        self.wrote(moved.version);
         moved.updated_at = OffsetDateTime::now_utc();
         carts.insert(target, moved);
         Ok(true)

@@ -39,7 +39,9 @@ pub use error::{ConflictInfo, ModifyError, StorageError};
 pub use key::{CartKey, DEFAULT_INSTANCE};
 pub(crate) use key::{identifier_hash, is_plain_table_name};
 pub use memory::MemoryStorage;
-pub use modify::{CartOp, Modified, ModifyOptions};
+pub use modify::{
+    CartOp, DEFAULT_RETRY_BUDGET, Modified, ModifyOptions, initial_version, new_write_id,
+};
 pub(crate) use modify::{backoff, optimistic_modify};
 pub use session::{DEFAULT_SESSION_KEY, SessionStorage};
 
@@ -78,14 +80,19 @@ pub struct ScanPage {
 ///
 /// Contract, checked by the conformance suite for every driver:
 /// - `load` of a missing cart is `Ok(None)`; a stored cart comes back equal, with its version.
-/// - `save(key, cart, None)` creates the cart at version 1 and fails with
-///   [`StorageError::Conflict`] when it exists; `save(key, cart, Some(v))` writes version `v + 1`
-///   only when the stored version is `v`, and otherwise fails with a conflict carrying the
-///   stored version.
-/// - `delete` says whether a cart was there; instances of one identifier are independent carts.
+/// - `save(key, cart, None)` creates the cart and fails with [`StorageError::Conflict`] when it
+///   exists; `save(key, cart, Some(v))` writes version `v + 1` only when the stored version is
+///   `v`, and otherwise fails with a conflict carrying the stored version.
+/// - Versions never repeat for a key: a cart created after a delete (or an expiry) starts above
+///   every version the key had, so a writer that read the earlier cart cannot overwrite the new
+///   one. Drivers start new carts at their clock in microseconds ([`initial_version`] for
+///   drivers without a server) or above a version they remember.
+/// - `delete` says whether a cart was there; `delete_at` deletes only the version it names;
+///   instances of one identifier are independent carts.
 /// - `swap_identifier(from, to, instance)` moves one instance's cart to another identifier,
 ///   replacing the target's, and returns `false` when `from` has no such cart.
-/// - `modify` loses no update under any number of concurrent writers.
+/// - `modify` loses no update under any number of concurrent writers, and applies a change once:
+///   a save whose answer was lost is recognised by the write id it stored in the cart.
 #[async_trait]
 pub trait CartStorage: Send + Sync + 'static {
     /// The driver's name, for logs and errors (`memory`, `session`, `redis`, `postgres`).
@@ -105,6 +112,18 @@ pub trait CartStorage: Send + Sync + 'static {
 
     /// Deletes a cart; `true` when there was one.
     async fn delete(&self, key: &CartKey) -> Result<bool, StorageError>;
+
+    /// Deletes the cart only while its stored version is `version`; `true` when it did.
+    ///
+    /// The provided implementation loads, compares and deletes in two steps, so a write landing
+    /// in between is deleted with the cart: drivers should override it with one atomic step, as
+    /// every driver of this crate does.
+    async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
+        match self.load(key).await? {
+            Some(stored) if stored.version == version => self.delete(key).await,
+            _ => Ok(false),
+        }
+    }
 
     /// The instances stored for an identifier, sorted.
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError>;
@@ -139,7 +158,8 @@ pub trait CartStorage: Send + Sync + 'static {
         })
     }
 
-    /// Read-modify-write with a bounded retry on conflict.
+    /// Read-modify-write, retried on conflict within `options.retry_budget`; a change is applied
+    /// once even when the answer to its save was lost (see [`new_write_id`]).
     async fn modify(
         &self,
         key: &CartKey,

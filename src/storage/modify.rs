@@ -1,16 +1,24 @@
 //! The read-modify-write every cart change goes through: [`ModifyOptions`], the provided
-//! optimistic loop and its backoff.
+//! optimistic loop, its backoff, and the write ids that make a change count once.
 
 use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::time::Instant;
 
 use super::{CartKey, CartStorage, ModifyError, StorageError, Versioned};
 use crate::cart::{self, CartContents, Currency, Limits, RoundingMode};
 
+/// The default time a change may spend retrying conflicts with other processes.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(2);
+
 /// What a read-modify-write needs besides the operation: the shape of a new cart and the retry budget.
 #[derive(Clone, Debug)]
 pub struct ModifyOptions {
-    /// Retries after a conflict before giving up with [`ModifyError::Conflict`] (default 5).
-    pub max_retries: u32,
+    /// How long a change may keep retrying after conflicts before giving up with
+    /// [`ModifyError::Conflict`] (default 2 s).
+    pub retry_budget: Duration,
     /// Currency of a cart created by this write.
     pub currency: Currency,
     /// Rounding mode of a cart created by this write.
@@ -22,7 +30,7 @@ pub struct ModifyOptions {
 impl Default for ModifyOptions {
     fn default() -> Self {
         ModifyOptions {
-            max_retries: 5,
+            retry_budget: DEFAULT_RETRY_BUDGET,
             currency: Currency::default(),
             rounding: RoundingMode::default(),
             limits: Limits::default(),
@@ -38,27 +46,37 @@ impl ModifyOptions {
             .with_limits(self.limits)
     }
 
-    /// Applies `op` to the stored cart (or a new one) and checks the result's size: the pure half
-    /// of a read-modify-write, shared by every driver. Returns the new cart and the version it
-    /// replaces.
+    /// Applies `op` to the stored cart (or a new one), records `write_id` in it and checks the
+    /// result's size: the pure half of a read-modify-write, shared by every driver. Returns the
+    /// new cart and the version it replaces.
+    ///
+    /// # Errors
+    ///
+    /// The error `op` returns, or a limit error when the result is too large.
     pub fn apply(
         &self,
         current: Option<Versioned<CartContents>>,
         op: &CartOp<'_>,
+        write_id: &str,
     ) -> Result<(CartContents, Option<u64>), cart::Error> {
-        let (cart, expected) = self.run(current, op)?;
+        let (cart, expected) = self.run(current, op, write_id)?;
         cart.check_size()?;
         Ok((cart, expected))
     }
 
     /// Like [`ModifyOptions::apply`], and also returns the serialized document (whose length was
     /// the size check), for drivers that store the JSON bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`ModifyOptions::apply`].
     pub fn apply_encoded(
         &self,
         current: Option<Versioned<CartContents>>,
         op: &CartOp<'_>,
+        write_id: &str,
     ) -> Result<(CartContents, Vec<u8>, Option<u64>), cart::Error> {
-        let (cart, expected) = self.run(current, op)?;
+        let (cart, expected) = self.run(current, op, write_id)?;
         let document = cart.to_json_checked()?;
         Ok((cart, document, expected))
     }
@@ -67,6 +85,7 @@ impl ModifyOptions {
         &self,
         current: Option<Versioned<CartContents>>,
         op: &CartOp<'_>,
+        write_id: &str,
     ) -> Result<(CartContents, Option<u64>), cart::Error> {
         let (mut cart, expected) = match current {
             Some(stored) => (stored.value, Some(stored.version)),
@@ -74,7 +93,13 @@ impl ModifyOptions {
         };
         cart.set_limits(self.limits);
         op(&mut cart)?;
+        cart.record_write(write_id);
         Ok((cart, expected))
+    }
+
+    /// When a change that starts now must stop retrying.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.retry_budget
     }
 }
 
@@ -92,8 +117,42 @@ pub struct Modified {
     pub retries: u32,
 }
 
+/// A fresh write id: 128 random bits, URL-safe base64. Every attempt of a change stores its own
+/// in the cart (see [`CartContents::record_write`]), so that a write whose answer was lost can be
+/// recognised as committed.
+pub fn new_write_id() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// The first version of a cart created now: the clock in microseconds, so that a cart deleted
+/// (or expired) and created again starts above every version its earlier life reached, and a
+/// writer that read the earlier cart cannot overwrite the new one.
+///
+/// Drivers with a server of their own use the server's clock instead (one clock for every
+/// writer); this is for drivers that live in the process.
+pub fn initial_version() -> u64 {
+    let micros = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+    u64::try_from(micros).unwrap_or(1).max(1)
+}
+
+/// After a save that failed ambiguously (a conflict, or an error that may have come after the
+/// backend committed): the stored cart, if it holds one of this change's writes.
+pub(crate) async fn committed_write<S: CartStorage + ?Sized>(
+    storage: &S,
+    key: &CartKey,
+    write_ids: &[String],
+) -> Option<Versioned<CartContents>> {
+    let stored = storage.load(key).await.ok()??;
+    write_ids
+        .iter()
+        .any(|id| stored.value.has_write(id))
+        .then_some(stored)
+}
+
 /// The optimistic read-modify-write: load, apply, compare-and-set save, and on a conflict a short
-/// random pause and another try, at most `options.max_retries` times. The provided
+/// random pause and another try, until `options.retry_budget` is spent. A save answered by a
+/// conflict or an error is checked against the stored cart's write ids first: when it committed
+/// after all, it counts, and the change is not applied again. The provided
 /// [`CartStorage::modify`]; drivers that override `modify` for a locking mode call it for their
 /// optimistic mode.
 pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
@@ -102,10 +161,14 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
     options: &ModifyOptions,
     op: &CartOp<'_>,
 ) -> Result<Modified, ModifyError> {
+    let deadline = options.deadline();
+    let mut write_ids = Vec::new();
     let mut retries = 0;
     loop {
         let current = storage.load(key).await?;
-        let (cart, expected) = options.apply(current, op)?;
+        let write_id = new_write_id();
+        let (cart, expected) = options.apply(current, op, &write_id)?;
+        write_ids.push(write_id);
         match storage.save(key, &cart, expected).await {
             Ok(version) => {
                 return Ok(Modified {
@@ -115,13 +178,29 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
                 });
             }
             Err(StorageError::Conflict { current, .. }) => {
-                if retries >= options.max_retries {
+                if let Some(stored) = committed_write(storage, key, &write_ids).await {
+                    return Ok(Modified {
+                        cart: stored,
+                        previous_version: expected,
+                        retries,
+                    });
+                }
+                if Instant::now() >= deadline {
                     return Err(ModifyError::conflict(key, expected, current, retries));
                 }
                 retries += 1;
                 backoff(retries).await;
             }
-            Err(other) => return Err(other.into()),
+            Err(error) => {
+                return match committed_write(storage, key, &write_ids).await {
+                    Some(stored) => Ok(Modified {
+                        cart: stored,
+                        previous_version: expected,
+                        retries,
+                    }),
+                    None => Err(error.into()),
+                };
+            }
         }
     }
 }

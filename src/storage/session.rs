@@ -21,6 +21,7 @@ use tower_sessions::Session;
 
 use super::{
     CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned,
+    initial_version, new_write_id,
 };
 use crate::cart::CartContents;
 
@@ -191,7 +192,7 @@ impl CartStorage for SessionStorage {
                 current,
             });
         }
-        let version = current.map_or(1, |v| v + 1);
+        let version = current.map_or_else(initial_version, |v| v + 1);
         let document = cart.to_json().map_err(|e| Self::corrupt(key, e))?;
         Self::put_cart(&mut all, key, document, version)?;
         self.write_all(all).await?;
@@ -209,8 +210,8 @@ impl CartStorage for SessionStorage {
         let _guard = self.guard.lock().await;
         let mut all = self.read_all().await?;
         let current = Self::take_cart(&mut all, key)?;
-        let (cart, document, expected) = options.apply_encoded(current, op)?;
-        let version = expected.map_or(1, |v| v + 1);
+        let (cart, document, expected) = options.apply_encoded(current, op, &new_write_id())?;
+        let version = expected.map_or_else(initial_version, |v| v + 1);
         Self::put_cart(&mut all, key, document, version)?;
         self.write_all(all).await?;
         Ok(Modified {
@@ -234,6 +235,22 @@ impl CartStorage for SessionStorage {
             self.write_all(all).await?;
         }
         Ok(removed)
+    }
+
+    async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
+        let _guard = self.guard.lock().await;
+        let mut all = self.read_all().await?;
+        if Self::version_of(Self::entry(&all, key)) != Some(version) {
+            return Ok(false);
+        }
+        if let Some(instances) = all.get_mut(key.identifier()).and_then(Value::as_object_mut) {
+            instances.remove(key.instance());
+            if instances.is_empty() {
+                all.remove(key.identifier());
+            }
+        }
+        self.write_all(all).await?;
+        Ok(true)
     }
 
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
@@ -271,7 +288,7 @@ impl CartStorage for SessionStorage {
         }
         let replaced = Self::version_of(all.get(to).and_then(|i| i.get(instance))).unwrap_or(0);
         let moved_version = Self::version_of(Some(&moved)).unwrap_or(0);
-        moved["version"] = json!(moved_version.max(replaced) + 1);
+        moved["version"] = json!((moved_version.max(replaced) + 1).max(initial_version()));
         let target = all
             .entry(to.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));

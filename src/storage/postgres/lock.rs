@@ -6,7 +6,9 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use super::rows::{current_version, from_row, select_sql, storage_error, to_columns, write};
-use crate::storage::{CartKey, CartOp, Modified, ModifyError, ModifyOptions, Versioned, backoff};
+use crate::storage::{
+    CartKey, CartOp, Modified, ModifyError, ModifyOptions, Versioned, backoff, new_write_id,
+};
 
 pub(super) async fn locked_modify(
     pool: &PgPool,
@@ -15,6 +17,7 @@ pub(super) async fn locked_modify(
     options: &ModifyOptions,
     op: &CartOp<'_>,
 ) -> Result<Modified, ModifyError> {
+    let deadline = options.deadline();
     let mut retries = 0;
     loop {
         let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(storage_error)?;
@@ -26,7 +29,7 @@ pub(super) async fn locked_modify(
             .map_err(storage_error)?;
         let current = row.map(|row| from_row(key, &row)).transpose()?;
         // On an error the transaction is dropped, which rolls it back.
-        let (cart, expected) = options.apply(current, op)?;
+        let (cart, expected) = options.apply(current, op, &new_write_id())?;
         let columns = to_columns(key, &cart)?;
         match write(&mut *tx, table, key, columns, expected).await? {
             Some(version) => {
@@ -41,7 +44,7 @@ pub(super) async fn locked_modify(
                 // Only a creation can lose while locked: another writer inserted the row
                 // first. Start over on the row that now exists.
                 tx.rollback().await.map_err(storage_error)?;
-                if retries >= options.max_retries {
+                if tokio::time::Instant::now() >= deadline {
                     let current = current_version(pool, table, key).await?;
                     return Err(ModifyError::conflict(key, expected, current, retries));
                 }

@@ -13,6 +13,7 @@ use super::client::DRIVER;
 use super::store::Store;
 use crate::storage::{
     CartKey, CartOp, Modified, ModifyError, ModifyOptions, StorageError, Versioned, backoff,
+    new_write_id,
 };
 
 /// How long a lock lives and how long a writer waits for one.
@@ -65,7 +66,7 @@ impl Lock {
         }
         let result = async {
             let current = store.load(key).await?;
-            let (cart, document, expected) = options.apply_encoded(current, op)?;
+            let (cart, document, expected) = options.apply_encoded(current, op, &new_write_id())?;
             match store.save_document(key, document, expected).await {
                 Ok(version) => Ok(Modified {
                     cart: Versioned::new(cart, version),
