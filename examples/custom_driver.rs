@@ -11,18 +11,22 @@
 //!
 //! What a driver must do (see `axum_cart::storage::CartStorage` and `axum_cart::storage::conformance`):
 //! keep a version per cart and write only when the caller's expected version is the stored one
-//! (compare-and-set), list and move instances, and (optionally) enumerate carts with `scan` so
+//! (compare-and-set); never repeat a version for a key, so that a writer that read a deleted cart
+//! cannot overwrite the one created after it; delete a cart only at the version it names
+//! (`delete_at`); list and move instances; report undecodable files as
+//! `StorageError::Corrupt`; and (optionally) enumerate carts with `scan` so
 //! `axum_cart::storage::copy_carts` can copy them. `tests/custom_driver.rs` runs the conformance
 //! suite against this driver with `axum_cart::conformance_tests!`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_cart::storage::ScanPage;
-use axum_cart::storage::{CartKey, CartStorage, StorageError, Versioned};
+use axum_cart::storage::{CartKey, CartStorage, StorageError, Versioned, initial_version};
 use axum_cart::{
     Cart, CartConfig, CartContents, CartError, CartLayer, CartView, CookieConfig, ItemInput,
 };
@@ -35,10 +39,16 @@ use time::OffsetDateTime;
 /// One in-process lock serializes every read-check-write, so compare-and-set is exact within this
 /// process (which is all a file store can promise). Files are replaced atomically (write to a
 /// temporary file, then rename), so a crash never leaves half a cart.
+///
+/// Versions never repeat for a key: a new cart starts at the clock in microseconds
+/// (`axum_cart::storage::initial_version`) or above the highest version this store has written
+/// (or found in the directory when it opened), whichever is higher; so a cart deleted and created
+/// again starts above every version its earlier life reached.
 #[derive(Clone, Debug)]
 pub struct FileStorage {
     dir: Arc<PathBuf>,
     lock: Arc<tokio::sync::Mutex<()>>,
+    highest: Arc<AtomicU64>,
 }
 
 /// What one file holds.
@@ -78,15 +88,38 @@ impl FileStorage {
     pub async fn open(dir: impl Into<PathBuf>) -> std::io::Result<FileStorage> {
         let dir = dir.into();
         tokio::fs::create_dir_all(&dir).await?;
-        Ok(FileStorage {
+        let storage = FileStorage {
             dir: Arc::new(dir),
             lock: Arc::default(),
-        })
+            highest: Arc::default(),
+        };
+        // New carts start above every version already in the directory.
+        for (_, key) in storage.all_keys().await.map_err(std::io::Error::other)? {
+            if let Ok(Some(stored)) = storage.read(&key).await {
+                storage.wrote(stored.version);
+            }
+        }
+        Ok(storage)
     }
 
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The file that holds the cart of `key` (whether or not it exists).
+    pub fn file_of(&self, key: &CartKey) -> PathBuf {
+        self.path(key.identifier(), key.instance())
+    }
+
+    /// The version of a cart created now: above the clock's and above every version written.
+    /// Called under the lock.
+    fn fresh_version(&self) -> u64 {
+        initial_version().max(self.highest.load(Ordering::SeqCst) + 1)
+    }
+
+    fn wrote(&self, version: u64) {
+        self.highest.fetch_max(version, Ordering::SeqCst);
     }
 
     fn file_name(identifier: &str, instance: &str) -> String {
@@ -180,7 +213,8 @@ impl CartStorage for FileStorage {
                 current,
             });
         }
-        let version = current.map_or(1, |v| v + 1);
+        let version = current.map_or_else(|| self.fresh_version(), |v| v + 1);
+        self.wrote(version);
         let stored = Stored {
             version,
             updated_at: OffsetDateTime::now_utc().unix_timestamp(),
@@ -193,6 +227,15 @@ impl CartStorage for FileStorage {
     async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {
         let _guard = self.lock.lock().await;
         self.remove(key).await
+    }
+
+    /// Compares and deletes under the lock, so no write lands in between.
+    async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
+        let _guard = self.lock.lock().await;
+        match self.read(key).await? {
+            Some(stored) if stored.version == version => self.remove(key).await,
+            _ => Ok(false),
+        }
     }
 
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
@@ -221,7 +264,8 @@ impl CartStorage for FileStorage {
         let target = CartKey::new(to, instance);
         // The target's version keeps growing, so a writer holding its old version conflicts.
         let replaced = self.read(&target).await?.map_or(0, |stored| stored.version);
-        moved.version = moved.version.max(replaced) + 1;
+        moved.version = (moved.version.max(replaced) + 1).max(self.fresh_version());
+        self.wrote(moved.version);
         moved.updated_at = OffsetDateTime::now_utc().unix_timestamp();
         self.write(&target, &moved).await?;
         if source != target {

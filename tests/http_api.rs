@@ -25,7 +25,9 @@ async fn items_walkthrough(client: &mut Client) {
     assert_eq!(empty["count"], 0);
     assert_eq!(empty["version"], 0);
 
-    client.add("a", "10.99", 2).await;
+    let first = client.add("a", "10.99", 2).await["version"]
+        .as_u64()
+        .unwrap();
     client.add("b", "15.50", 3).await;
     let view = client.add("c", "8.25", 1).await;
     assert_eq!(view["count"], 6);
@@ -33,7 +35,7 @@ async fn items_walkthrough(client: &mut Client) {
     assert_eq!(view["subtotal"], "76.73");
     assert_eq!(view["total"], "76.73");
     assert_eq!(view["currency"], "USD");
-    assert_eq!(view["version"], 3);
+    assert_eq!(view["version"], first + 2, "one version per change");
     assert_eq!(
         lines(&view),
         [("a".into(), 2), ("b".into(), 3), ("c".into(), 1)]
@@ -269,6 +271,7 @@ async fn metadata_survives_item_changes_and_clear_empties_everything() {
     client.add("b", "2.00", 1).await;
     client.delete("/cart/items/a").await.ok();
     let view = client.cart().await;
+    let last = view["version"].as_u64().unwrap();
     assert_eq!(view["metadata"]["gift"]["to"], "Ada");
     assert_eq!(view["metadata"]["note"], "leave at the door");
 
@@ -287,10 +290,14 @@ async fn metadata_survives_item_changes_and_clear_empties_everything() {
     assert_eq!(cleared["total"], "0.00");
     assert_eq!(client.cart().await, cleared);
 
-    // The cart works again after a clear.
+    // The cart works again after a clear, as a new cart whose versions never repeat the old one's
+    // (so a writer that read the cleared cart cannot overwrite it).
     let view = client.add("c", "3.00", 1).await;
-    assert_eq!(view["version"], 1);
+    let again = view["version"].as_u64().unwrap();
+    assert!(again > last, "version {again} after a clear, {last} before");
     assert_eq!(view["identifier"], cleared["identifier"]);
+    let view = client.add("c", "3.00", 1).await;
+    assert_eq!(view["version"], again + 1);
 }
 
 // ----- persistence and isolation ------------------------------------------------------------------
@@ -303,7 +310,9 @@ async fn a_cart_persists_across_requests_and_two_clients_never_share_one() {
     ] {
         let mut alice = Client::new(app.clone());
         let mut bob = Client::new(app);
-        alice.add("apple", "1.00", 2).await;
+        let first = alice.add("apple", "1.00", 2).await["version"]
+            .as_u64()
+            .unwrap();
         bob.add("bread", "2.50", 1).await;
         alice.add("apple", "1.00", 1).await;
 
@@ -312,7 +321,7 @@ async fn a_cart_persists_across_requests_and_two_clients_never_share_one() {
         assert_eq!(lines(&a), [("apple".into(), 3)], "{mode}");
         assert_eq!(lines(&b), [("bread".into(), 1)], "{mode}");
         assert_ne!(a["identifier"], b["identifier"], "{mode}");
-        assert_eq!(a["version"], 2, "{mode}");
+        assert_eq!(a["version"], first + 1, "{mode}: bob's cart is not alice's");
 
         // A visitor without cookies is a new visitor.
         let mut stranger = alice.stranger();
@@ -353,6 +362,7 @@ async fn a_tampered_or_forged_cookie_gets_a_fresh_cart_never_the_victims() {
     let mut victim = Client::new(app.clone());
     let view = victim.add("diamond", "9999.00", 1).await;
     let victim_id = view["identifier"].as_str().unwrap().to_owned();
+    let victim_version = view["version"].as_u64().unwrap();
     let signed = victim.cookies["cart_id"].clone();
 
     // Another key's signature on the victim's identifier.
@@ -397,7 +407,7 @@ async fn a_tampered_or_forged_cookie_gets_a_fresh_cart_never_the_victims() {
     // The victim's cart is untouched.
     let view = victim.cart().await;
     assert_eq!(lines(&view), [("diamond".into(), 1)]);
-    assert_eq!(view["version"], 1);
+    assert_eq!(view["version"], victim_version);
     assert_eq!(view["identifier"], victim_id.as_str());
     assert_eq!(
         storage.instances(&victim_id).await.unwrap(),
@@ -670,6 +680,11 @@ async fn a_resolver_that_starts_yielding_a_user_merges_the_guest_cart_once() {
         .unwrap()
         .unwrap();
     assert_eq!(user.value.get("a").unwrap().quantity(), 3);
+    // The merge created the user's cart: one write.
+    assert_eq!(got[0].kind, CartEventKind::Created);
+    assert_eq!(got[0].version, user.version);
+    assert_eq!(got[1].version, user.version);
+    let merged = user.version;
 
     // A client that keeps sending the stale guest cookie merges nothing more.
     let response = app.clone().oneshot(request(&guest)).await.unwrap();
@@ -681,7 +696,7 @@ async fn a_resolver_that_starts_yielding_a_user_merges_the_guest_cart_once() {
         .unwrap()
         .unwrap();
     assert_eq!(user.value.get("a").unwrap().quantity(), 3);
-    assert_eq!(user.version, 1);
+    assert_eq!(user.version, merged, "nothing written");
 }
 
 #[tokio::test]
@@ -747,16 +762,16 @@ async fn events_fire_exactly_once_per_committed_change() {
             CartEventKind::ItemAdded { id: "a".into() }
         ]
     );
+    let first = view["version"].as_u64().unwrap();
     assert!(
         got.iter()
-            .all(|e| e.identifier == id && e.instance == "default" && e.version == 1)
+            .all(|e| e.identifier == id && e.instance == "default" && e.version == first)
     );
 
     client.add("a", "1.00", 1).await;
-    assert_eq!(
-        kinds(&take(&events)),
-        [CartEventKind::ItemAdded { id: "a".into() }]
-    );
+    let got = take(&events);
+    assert_eq!(kinds(&got), [CartEventKind::ItemAdded { id: "a".into() }]);
+    assert_eq!(got[0].version, first + 1);
 
     // Failed changes emit nothing.
     client

@@ -6,8 +6,8 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum_cart::storage::{CartKey, CartStorage};
-use axum_cart::{CartContents, CartItem, Currency};
+use axum_cart::storage::{CartKey, CartStorage, StorageError};
+use axum_cart::{CartContents, CartItem, Currency, PostgresStorage};
 use common::{guest_key, pg, usd};
 
 /// Counts the statements sqlx sends, from its `sqlx::query` log events.
@@ -30,12 +30,12 @@ async fn an_optimistic_save_is_one_statement_and_a_load_is_one() {
     // can miss events of callsites that other tests' threads registered first.
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(counter.clone()))
         .unwrap();
-    let storage = pg::fresh_storage_with(1).await;
+    let storage = fresh_storage_with_one_connection().await;
     let key = guest_key();
     let mut cart = CartContents::new(Currency::USD);
     cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
         .unwrap();
-    storage.save(&key, &cart, None).await.unwrap();
+    let v1 = storage.save(&key, &cart, None).await.unwrap();
     // Warm the connection so that no connection set-up statement is counted.
     storage.load(&key).await.unwrap();
 
@@ -44,7 +44,7 @@ async fn an_optimistic_save_is_one_statement_and_a_load_is_one() {
     storage.load(&key).await.unwrap();
     assert_eq!(count() - before, 1, "a load is one statement");
     let before = count();
-    storage.save(&key, &cart, Some(1)).await.unwrap();
+    assert_eq!(storage.save(&key, &cart, Some(v1)).await.unwrap(), v1 + 1);
     assert_eq!(count() - before, 1, "a save is one statement");
     let before = count();
     storage
@@ -54,6 +54,32 @@ async fn an_optimistic_save_is_one_statement_and_a_load_is_one() {
     assert_eq!(count() - before, 1, "creating a cart is one statement");
     // Only the failure path reads the current version for the diagnostics.
     let before = count();
-    assert!(storage.save(&key, &cart, Some(1)).await.is_err());
+    let stale = storage.save(&key, &cart, Some(v1)).await.unwrap_err();
+    assert!(
+        matches!(stale, StorageError::Conflict { current: Some(c), .. } if c == v1 + 1),
+        "{stale:?}"
+    );
     assert_eq!(count() - before, 2);
+    let before = count();
+    assert!(storage.delete_at(&key, v1 + 1).await.unwrap());
+    assert_eq!(
+        count() - before,
+        1,
+        "a delete at a version is one statement"
+    );
+}
+
+/// A storage on a fresh table with every bundled migration applied: the migration that adds the
+/// `log` column as well (`IF NOT EXISTS`, so applying it twice is harmless).
+async fn fresh_storage_with_one_connection() -> PostgresStorage {
+    let storage = pg::fresh_storage_with(1).await;
+    let add_log = include_str!("../migrations/20261201000000_add_write_log.sql").replace(
+        "ALTER TABLE carts",
+        &format!("ALTER TABLE {}", storage.table()),
+    );
+    sqlx::raw_sql(&add_log)
+        .execute(storage.pool())
+        .await
+        .unwrap();
+    storage
 }

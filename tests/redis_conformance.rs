@@ -2,12 +2,30 @@
 
 mod common;
 
-mod optimistic {
-    use super::common::redis;
-    axum_cart::conformance_tests!(redis::fresh_storage());
+use axum_cart::RedisStorage;
+use axum_cart::storage::CartKey;
+use common::redis;
+use fred::interfaces::HashesInterface;
+
+/// Overwrites the stored document of an existing cart with bytes that are not a cart.
+async fn store_corrupt(storage: &RedisStorage, key: &CartKey) {
+    storage
+        .client()
+        .hset::<(), _, _>(storage.cart_key(key), ("d", "{not a cart"))
+        .await
+        .unwrap();
 }
 
-mod locking {
-    use super::common::redis;
-    axum_cart::conformance_tests!(async { redis::fresh_storage().await.with_locking(true) });
-}
+axum_cart::conformance_tests!(optimistic, redis::fresh_storage(), corrupt = store_corrupt);
+
+axum_cart::conformance_tests!(
+    locking,
+    async { redis::fresh_storage().await.with_locking(true) },
+    corrupt = store_corrupt
+);
+
+axum_cart::conformance_tests!(
+    ttl_refresh_on_read,
+    async { redis::fresh_storage().await.with_ttl_refresh_on_read(true) },
+    corrupt = store_corrupt
+);

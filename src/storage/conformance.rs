@@ -1,9 +1,13 @@
 //! The driver conformance suite: the [`CartStorage`] contract as executable checks.
 //!
 //! Every driver of this crate (memory, session, Redis, Postgres) runs these checks, and so should
-//! yours. Each check is a public `async fn` taking `&dyn CartStorage`; it panics with a message
-//! naming the driver and what went wrong. Checks use fresh random identifiers (UUID v4), so they
-//! can share one storage, run in parallel, and run against a database that already holds carts.
+//! yours. Each check is a public `async fn` taking the storage; it panics with a message naming
+//! the driver and what went wrong. Checks use fresh random identifiers (UUID v4), so they can
+//! share one storage, run in parallel, and run against a database that already holds carts.
+//!
+//! Versions are checked relative to each other, never as numbers: a new cart may start at any
+//! version (the drivers of this crate start at a clock in microseconds), a committed write adds
+//! exactly one, and a cart created after a delete starts above every version its key had.
 //!
 //! # Running it against your own driver
 //!
@@ -16,17 +20,39 @@
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
-//! Then, in `tests/conformance.rs`, give [`conformance_tests!`](crate::conformance_tests) an
-//! expression that evaluates to a future of your storage. It expands to one
+//! Then, in `tests/conformance.rs`, call [`conformance_tests!`](crate::conformance_tests) with a
+//! module name, an expression that evaluates to a future of your storage, and how the suite can
+//! store a corrupt document in it. It expands to a module of that name with one
 //! `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per check, each building its own
 //! storage with the expression:
 //!
 //! ```ignore
-//! axum_cart::conformance_tests!(async { my_crate::FileStorage::open(tempdir()).await.unwrap() });
+//! use axum_cart::storage::CartKey;
+//! use my_crate::FileStorage;
+//!
+//! async fn storage() -> FileStorage {
+//!     FileStorage::open(tempdir()).await.unwrap()
+//! }
+//!
+//! /// Replaces the stored document of `key` (a cart the check has just saved) with bytes the
+//! /// driver cannot decode.
+//! async fn corrupt(storage: &FileStorage, key: &CartKey) {
+//!     tokio::fs::write(storage.file_of(key), b"{ not json").await.unwrap();
+//! }
+//!
+//! axum_cart::conformance_tests!(file, storage(), corrupt = corrupt);
 //! ```
 //!
+//! The options after the expression:
+//! - `corrupt = HOOK` or `no_corrupt`, one of them required: `HOOK` is an async function
+//!   `(&YourStorage, &CartKey)` that overwrites the stored document of an existing cart with
+//!   something undecodable, for [`corrupt_document_is_an_error`]. A driver that offers no way to
+//!   write raw bytes opts out with `no_corrupt`.
+//! - `no_scan`, optional: for a driver that cannot enumerate its carts (the session driver). The
+//!   scan checks then show as ignored tests; without it, `scan` must work.
+//!
 //! To run everything in one test instead (for example against one expensive connection), call
-//! [`run_all`]:
+//! [`run_all`] (every check but the corrupt-document one, which needs the hook):
 //!
 //! ```ignore
 //! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -36,20 +62,20 @@
 //! }
 //! ```
 //!
-//! The concurrency check ([`concurrent_modify_loses_nothing`]) drives its writers from 16 threads
-//! on the caller's runtime when that runtime is multi-threaded (the macro's tests are); on a
-//! current-thread runtime the writers only interleave on one task, which proves less.
-//!
-//! `scan` is optional for a driver: [`scan_visits_every_cart`] is skipped when the driver answers
-//! [`StorageError::Unsupported`].
+//! The concurrency checks ([`concurrent_creates_one_wins`], [`concurrent_modify_loses_nothing`])
+//! run their writers on parallel threads driven by the caller's runtime, which must be
+//! multi-threaded: on any other runtime they fail with a message saying so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
 use serde_json::json;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use super::{CartKey, CartStorage, ModifyError, ModifyOptions, StorageError};
+use super::{
+    CartKey, CartStorage, ModifyError, ModifyOptions, StorageError, Versioned, new_write_id,
+};
 use crate::cart::{
     self, CartContents, CartItem, Condition, ConditionTarget, Currency, Limits, Money,
     RoundingMode, Rule,
@@ -137,15 +163,11 @@ fn marked_cart(mark: &str) -> CartContents {
     cart
 }
 
-fn driver_of(storage: &dyn CartStorage) -> &'static str {
-    storage.driver()
-}
-
 async fn load_version(storage: &dyn CartStorage, key: &CartKey) -> Option<u64> {
     storage
         .load(key)
         .await
-        .unwrap_or_else(|e| panic!("[{}] load {key} failed: {e}", driver_of(storage)))
+        .unwrap_or_else(|e| panic!("[{}] load {key} failed: {e}", storage.driver()))
         .map(|stored| stored.version)
 }
 
@@ -153,7 +175,7 @@ async fn load_value(storage: &dyn CartStorage, key: &CartKey) -> Option<CartCont
     storage
         .load(key)
         .await
-        .unwrap_or_else(|e| panic!("[{}] load {key} failed: {e}", driver_of(storage)))
+        .unwrap_or_else(|e| panic!("[{}] load {key} failed: {e}", storage.driver()))
         .map(|stored| stored.value)
 }
 
@@ -166,9 +188,23 @@ async fn save_ok(
     storage.save(key, cart, expected).await.unwrap_or_else(|e| {
         panic!(
             "[{}] save {key} expecting {expected:?} failed: {e}",
-            driver_of(storage)
+            storage.driver()
         )
     })
+}
+
+async fn delete_ok(storage: &dyn CartStorage, key: &CartKey) -> bool {
+    storage
+        .delete(key)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] delete {key} failed: {e}", storage.driver()))
+}
+
+async fn instances_ok(storage: &dyn CartStorage, identifier: &str) -> Vec<String> {
+    storage
+        .instances(identifier)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] instances failed: {e}", storage.driver()))
 }
 
 fn expect_conflict(
@@ -203,6 +239,85 @@ fn expect_conflict(
     }
 }
 
+/// Fails unless the caller runs on a multi-thread runtime: the concurrency checks need writers
+/// that really run at the same time.
+fn require_multi_thread(driver: &str, check: &str) {
+    let flavor = tokio::runtime::Handle::try_current()
+        .map(|handle| handle.runtime_flavor())
+        .unwrap_or_else(|_| panic!("[{driver}] {check} must run inside a tokio runtime"));
+    assert!(
+        flavor == tokio::runtime::RuntimeFlavor::MultiThread,
+        "[{driver}] {check} needs a multi-thread runtime, not {flavor:?}: annotate the test with \
+         #[tokio::test(flavor = \"multi_thread\", worker_threads = 4)] \
+         (the tests of axum_cart::conformance_tests! are)"
+    );
+}
+
+/// Runs `task(0)`, ..., `task(tasks - 1)` at the same time, each on its own thread driven by the
+/// caller's (multi-thread) runtime, released together by a barrier; their results in order.
+///
+/// The tasks borrow the storage, so they cannot be spawned as `'static` tasks: each runs on a
+/// scoped thread, and the calling thread waits for them. The macro's tests call this from the
+/// thread that drives the test, not from a worker, so every worker stays free for the tasks' I/O.
+fn in_parallel<T, F, Fut>(tasks: usize, task: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize) -> Fut + Sync,
+    Fut: Future<Output = T>,
+{
+    let handle = tokio::runtime::Handle::current();
+    let start = std::sync::Barrier::new(tasks);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..tasks)
+            .map(|index| {
+                let (handle, task, start) = (handle.clone(), &task, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    handle.block_on(task(index))
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Every stored cart `scan` visits, with how many times, paging `batch` carts at a time.
+async fn scan_counts(storage: &dyn CartStorage, batch: usize) -> BTreeMap<CartKey, usize> {
+    let driver = storage.driver();
+    let mut seen = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    let mut cursors = BTreeSet::new();
+    let mut pages = 0usize;
+    loop {
+        let page = match storage.scan(cursor.clone(), batch).await {
+            Ok(page) => page,
+            Err(StorageError::Unsupported { .. }) => panic!(
+                "[{driver}] scan is unsupported: implement CartStorage::scan, or opt out of the \
+                 scan checks with `no_scan` in conformance_tests!"
+            ),
+            Err(e) => panic!("[{driver}] scan page {pages} failed: {e}"),
+        };
+        pages += 1;
+        for key in page.keys {
+            *seen.entry(key).or_insert(0) += 1;
+        }
+        match page.next {
+            None => return seen,
+            Some(next) => {
+                assert!(
+                    cursors.insert(next.clone()),
+                    "[{driver}] scan returned cursor {next:?} twice: it would never end"
+                );
+                cursor = Some(next);
+            }
+        }
+        assert!(pages < 1_000_000, "[{driver}] scan does not end");
+    }
+}
+
 /// `load` of a cart that was never saved is `Ok(None)`.
 pub async fn load_missing_is_none(storage: &dyn CartStorage) {
     let key = CartKey::new(fresh_identifier("load-missing"), "default");
@@ -214,25 +329,32 @@ pub async fn load_missing_is_none(storage: &dyn CartStorage) {
     );
 }
 
-/// `save(None)` creates version 1, and the cart comes back exactly as saved, with equal totals.
+/// `save(None)` creates a cart, which comes back exactly as saved, at the version the save
+/// returned, with equal totals.
 pub async fn save_new_round_trips(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let key = CartKey::new(fresh_identifier("round-trip"), "default");
-    let cart = sample_cart();
+    let mut cart = sample_cart();
+    cart.record_write(new_write_id());
     let version = save_ok(storage, &key, &cart, None).await;
-    assert_eq!(
-        version, 1,
-        "[{driver}] a new cart must be stored at version 1"
-    );
+    assert!(version > 0, "[{driver}] a new cart was stored at version 0");
     let stored = storage
         .load(&key)
         .await
         .unwrap_or_else(|e| panic!("[{driver}] load after save failed: {e}"))
         .unwrap_or_else(|| panic!("[{driver}] a saved cart loads as None"));
-    assert_eq!(stored.version, 1, "[{driver}] loaded version of a new cart");
+    assert_eq!(
+        stored.version, version,
+        "[{driver}] a new cart must load at the version its save returned"
+    );
     assert_eq!(
         stored.value, cart,
         "[{driver}] the loaded cart differs from the saved one"
+    );
+    assert_eq!(
+        stored.value.write_ids(),
+        cart.write_ids(),
+        "[{driver}] the cart's write ids must be stored with it"
     );
     assert_eq!(
         stored.value.totals_at(NOW).expect("totals of loaded cart"),
@@ -241,11 +363,11 @@ pub async fn save_new_round_trips(storage: &dyn CartStorage) {
     );
 }
 
-/// `save(None)` on an existing cart is a conflict carrying `current: Some(1)`.
+/// `save(None)` on an existing cart is a conflict carrying the stored version.
 pub async fn save_new_on_existing_conflicts(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let key = CartKey::new(fresh_identifier("create-twice"), "default");
-    save_ok(storage, &key, &marked_cart("first"), None).await;
+    let version = save_ok(storage, &key, &marked_cart("first"), None).await;
     let result = storage.save(&key, &marked_cart("second"), None).await;
     expect_conflict(
         driver,
@@ -253,12 +375,17 @@ pub async fn save_new_on_existing_conflicts(storage: &dyn CartStorage) {
         result,
         &key,
         None,
-        Some(1),
+        Some(version),
     );
     assert_eq!(
         load_value(storage, &key).await,
         Some(marked_cart("first")),
         "[{driver}] a refused create must not change the stored cart"
+    );
+    assert_eq!(
+        load_version(storage, &key).await,
+        Some(version),
+        "[{driver}] a refused create must not change the version"
     );
 }
 
@@ -290,33 +417,37 @@ pub async fn save_expected_increments(storage: &dyn CartStorage) {
     }
 }
 
-/// A save with a stale version is a conflict carrying the stored version, and changes nothing.
+/// A save with a stale (or future) version is a conflict carrying the stored version, and
+/// changes nothing.
 pub async fn stale_save_conflicts(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let key = CartKey::new(fresh_identifier("stale"), "default");
-    save_ok(storage, &key, &marked_cart("a"), None).await;
-    save_ok(storage, &key, &marked_cart("b"), Some(1)).await;
-    let result = storage.save(&key, &marked_cart("stale"), Some(1)).await;
+    let v1 = save_ok(storage, &key, &marked_cart("a"), None).await;
+    let v2 = save_ok(storage, &key, &marked_cart("b"), Some(v1)).await;
+    assert_eq!(v2, v1 + 1, "[{driver}] one write adds one to the version");
+    let result = storage.save(&key, &marked_cart("stale"), Some(v1)).await;
     expect_conflict(
         driver,
         "save with a stale version",
         result,
         &key,
-        Some(1),
-        Some(2),
+        Some(v1),
+        Some(v2),
     );
-    let result = storage.save(&key, &marked_cart("future"), Some(7)).await;
+    let result = storage
+        .save(&key, &marked_cart("future"), Some(v2 + 5))
+        .await;
     expect_conflict(
         driver,
         "save with a future version",
         result,
         &key,
-        Some(7),
-        Some(2),
+        Some(v2 + 5),
+        Some(v2),
     );
     assert_eq!(
         load_version(storage, &key).await,
-        Some(2),
+        Some(v2),
         "[{driver}] version after a refused save"
     );
     assert_eq!(
@@ -326,13 +457,13 @@ pub async fn stale_save_conflicts(storage: &dyn CartStorage) {
     );
     // Expecting a version on a cart that does not exist is a conflict too.
     let missing = CartKey::new(fresh_identifier("stale-missing"), "default");
-    let result = storage.save(&missing, &marked_cart("x"), Some(1)).await;
+    let result = storage.save(&missing, &marked_cart("x"), Some(v1)).await;
     expect_conflict(
         driver,
-        "save(Some(1)) on a missing cart",
+        "save(Some(v)) on a missing cart",
         result,
         &missing,
-        Some(1),
+        Some(v1),
         None,
     );
     assert_eq!(
@@ -342,17 +473,14 @@ pub async fn stale_save_conflicts(storage: &dyn CartStorage) {
     );
 }
 
-/// `delete` says whether a cart was there; a deleted cart loads as `None` and can be created again.
+/// `delete` says whether a cart was there; a deleted cart loads as `None` and can be created
+/// again, above the version it had.
 pub async fn delete_then_load_none(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let key = CartKey::new(fresh_identifier("delete"), "default");
-    save_ok(storage, &key, &marked_cart("a"), None).await;
-    let deleted = storage
-        .delete(&key)
-        .await
-        .unwrap_or_else(|e| panic!("[{driver}] delete: {e}"));
+    let version = save_ok(storage, &key, &marked_cart("a"), None).await;
     assert!(
-        deleted,
+        delete_ok(storage, &key).await,
         "[{driver}] delete of a stored cart must return true"
     );
     assert_eq!(
@@ -360,18 +488,206 @@ pub async fn delete_then_load_none(storage: &dyn CartStorage) {
         None,
         "[{driver}] a deleted cart must load as None"
     );
-    let again = storage
-        .delete(&key)
-        .await
-        .unwrap_or_else(|e| panic!("[{driver}] delete: {e}"));
     assert!(
-        !again,
+        !delete_ok(storage, &key).await,
         "[{driver}] delete of a missing cart must return false"
     );
+    let again = save_ok(storage, &key, &marked_cart("b"), None).await;
+    assert!(
+        again > version,
+        "[{driver}] a cart created after a delete must start above the deleted v{version}, got v{again}"
+    );
+}
+
+/// A writer that read a cart before it was deleted (or forgotten) and created anew conflicts
+/// with the new cart instead of overwriting it: versions never repeat for a key.
+pub async fn stale_writer_after_recreate_conflicts(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let identifier = fresh_identifier("recreate");
+    let key = CartKey::new(&identifier, "default");
+    let first = save_ok(storage, &key, &marked_cart("old"), None).await;
+    let held = save_ok(storage, &key, &marked_cart("old, changed"), Some(first)).await;
+    assert!(delete_ok(storage, &key).await, "[{driver}] delete");
+    let new = save_ok(storage, &key, &marked_cart("new"), None).await;
+    assert!(
+        new > held,
+        "[{driver}] a cart created after a delete must start above v{held}, got v{new}"
+    );
+    for stale in [held, first] {
+        let result = storage
+            .save(&key, &marked_cart("stale writer"), Some(stale))
+            .await;
+        expect_conflict(
+            driver,
+            "a writer holding a version of the deleted cart",
+            result,
+            &key,
+            Some(stale),
+            Some(new),
+        );
+    }
     assert_eq!(
-        save_ok(storage, &key, &marked_cart("b"), None).await,
-        1,
-        "[{driver}] a deleted cart must be creatable again with save(None)"
+        load_value(storage, &key).await,
+        Some(marked_cart("new")),
+        "[{driver}] the new cart must survive the stale writer"
+    );
+
+    // The same after `forget`, and after `delete_at`.
+    let held = save_ok(storage, &key, &marked_cart("new, changed"), Some(new)).await;
+    let forgotten = storage
+        .forget(&identifier)
+        .await
+        .unwrap_or_else(|e| panic!("[{driver}] forget: {e}"));
+    assert_eq!(forgotten, 1, "[{driver}] forget");
+    let newer = save_ok(storage, &key, &marked_cart("newer"), None).await;
+    assert!(
+        newer > held,
+        "[{driver}] a cart created after forget must start above v{held}, got v{newer}"
+    );
+    let result = storage.save(&key, &marked_cart("stale"), Some(held)).await;
+    expect_conflict(
+        driver,
+        "a writer holding a version of the forgotten cart",
+        result,
+        &key,
+        Some(held),
+        Some(newer),
+    );
+    let deleted = storage
+        .delete_at(&key, newer)
+        .await
+        .unwrap_or_else(|e| panic!("[{driver}] delete_at: {e}"));
+    assert!(deleted, "[{driver}] delete_at of the stored version");
+    let newest = save_ok(storage, &key, &marked_cart("newest"), None).await;
+    assert!(
+        newest > newer,
+        "[{driver}] a cart created after delete_at must start above v{newer}, got v{newest}"
+    );
+    let result = storage.save(&key, &marked_cart("stale"), Some(newer)).await;
+    expect_conflict(
+        driver,
+        "a writer holding the version delete_at deleted",
+        result,
+        &key,
+        Some(newer),
+        Some(newest),
+    );
+    assert_eq!(
+        load_value(storage, &key).await,
+        Some(marked_cart("newest")),
+        "[{driver}]"
+    );
+}
+
+/// A save sent twice (the same cart with the same write id, expecting the same version, as a
+/// client library re-sends a request whose answer was lost) is applied once: the second save
+/// conflicts, the version moved by exactly one, and the stored cart carries the write id, so the
+/// writer can tell that its change committed.
+pub async fn replayed_save_applies_once(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let key = CartKey::new(fresh_identifier("replay"), "default");
+
+    // A create, sent twice.
+    let mut created = marked_cart("created");
+    let create_id = new_write_id();
+    created.record_write(&create_id);
+    let base = save_ok(storage, &key, &created, None).await;
+    let replay = storage.save(&key, &created, None).await;
+    expect_conflict(driver, "a replayed create", replay, &key, None, Some(base));
+    assert_eq!(
+        load_version(storage, &key).await,
+        Some(base),
+        "[{driver}] a replayed create wrote again"
+    );
+
+    // An update, sent twice.
+    let mut updated = marked_cart("updated");
+    let update_id = new_write_id();
+    updated.record_write(&update_id);
+    let version = save_ok(storage, &key, &updated, Some(base)).await;
+    assert_eq!(version, base + 1, "[{driver}] one write adds one");
+    let replay = storage.save(&key, &updated, Some(base)).await;
+    expect_conflict(
+        driver,
+        "a replayed update",
+        replay,
+        &key,
+        Some(base),
+        Some(base + 1),
+    );
+    let stored = storage
+        .load(&key)
+        .await
+        .unwrap_or_else(|e| panic!("[{driver}] load: {e}"))
+        .unwrap_or_else(|| panic!("[{driver}] the cart is gone"));
+    assert_eq!(
+        stored.version,
+        base + 1,
+        "[{driver}] the version must move by exactly one for a change sent twice"
+    );
+    assert_eq!(stored.value, updated, "[{driver}] stored cart");
+    assert!(
+        stored.value.has_write(&update_id),
+        "[{driver}] the stored cart must carry the write id of the save that wrote it"
+    );
+}
+
+/// `delete_at` deletes only the version it names: a wrong version keeps the cart.
+pub async fn delete_at_deletes_only_that_version(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let identifier = fresh_identifier("delete-at");
+    let key = CartKey::new(&identifier, "default");
+    let delete_at = |version: u64| {
+        let key = key.clone();
+        async move {
+            storage
+                .delete_at(&key, version)
+                .await
+                .unwrap_or_else(|e| panic!("[{driver}] delete_at v{version}: {e}"))
+        }
+    };
+    let missing = CartKey::new(fresh_identifier("delete-at-missing"), "default");
+    assert!(
+        !storage
+            .delete_at(&missing, 1)
+            .await
+            .unwrap_or_else(|e| panic!("[{driver}] delete_at of a missing cart: {e}")),
+        "[{driver}] delete_at of a missing cart must return false"
+    );
+    let v1 = save_ok(storage, &key, &marked_cart("one"), None).await;
+    let v2 = save_ok(storage, &key, &marked_cart("two"), Some(v1)).await;
+    for wrong in [v1, v2 + 1] {
+        assert!(
+            !delete_at(wrong).await,
+            "[{driver}] delete_at(v{wrong}) deleted the cart stored at v{v2}"
+        );
+        assert_eq!(
+            load_version(storage, &key).await,
+            Some(v2),
+            "[{driver}] delete_at(v{wrong}) changed the stored version"
+        );
+        assert_eq!(
+            load_value(storage, &key).await,
+            Some(marked_cart("two")),
+            "[{driver}] delete_at(v{wrong}) changed the stored cart"
+        );
+    }
+    assert!(
+        delete_at(v2).await,
+        "[{driver}] delete_at of the stored version must delete the cart"
+    );
+    assert_eq!(
+        load_version(storage, &key).await,
+        None,
+        "[{driver}] delete_at returned true but the cart is still there"
+    );
+    assert!(
+        instances_ok(storage, &identifier).await.is_empty(),
+        "[{driver}] a cart deleted by delete_at is still listed by instances()"
+    );
+    assert!(
+        !delete_at(v2).await,
+        "[{driver}] a second delete_at must return false"
     );
 }
 
@@ -380,29 +696,28 @@ pub async fn instances_are_independent_and_sorted(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let identifier = fresh_identifier("instances");
     let names = ["wishlist", "default", "b-side", "compare"];
+    let mut versions = BTreeMap::new();
     for name in names {
-        save_ok(
-            storage,
-            &CartKey::new(&identifier, name),
-            &marked_cart(name),
-            None,
-        )
-        .await;
+        let key = CartKey::new(&identifier, name);
+        versions.insert(name, save_ok(storage, &key, &marked_cart(name), None).await);
     }
     // Writing one instance leaves the others alone.
-    save_ok(
+    let default_version = versions["default"];
+    let changed = save_ok(
         storage,
         &CartKey::new(&identifier, "default"),
         &marked_cart("changed"),
-        Some(1),
+        Some(default_version),
     )
     .await;
+    assert_eq!(changed, default_version + 1, "[{driver}]");
+    versions.insert("default", changed);
     for name in names {
         let key = CartKey::new(&identifier, name);
-        let (expected, version) = if name == "default" {
-            (marked_cart("changed"), 2)
+        let expected = if name == "default" {
+            marked_cart("changed")
         } else {
-            (marked_cart(name), 1)
+            marked_cart(name)
         };
         assert_eq!(
             load_value(storage, &key).await,
@@ -411,36 +726,25 @@ pub async fn instances_are_independent_and_sorted(storage: &dyn CartStorage) {
         );
         assert_eq!(
             load_version(storage, &key).await,
-            Some(version),
+            Some(versions[name]),
             "[{driver}] instance {name} version"
         );
     }
-    let listed = storage
-        .instances(&identifier)
-        .await
-        .unwrap_or_else(|e| panic!("[{driver}] instances: {e}"));
     assert_eq!(
-        listed,
+        instances_ok(storage, &identifier).await,
         vec!["b-side", "compare", "default", "wishlist"],
         "[{driver}] instances() must list every instance, sorted"
     );
     assert!(
-        storage
-            .delete(&CartKey::new(&identifier, "compare"))
-            .await
-            .expect("delete"),
+        delete_ok(storage, &CartKey::new(&identifier, "compare")).await,
         "[{driver}] delete instance"
     );
-    let listed = storage.instances(&identifier).await.expect("instances");
     assert_eq!(
-        listed,
+        instances_ok(storage, &identifier).await,
         vec!["b-side", "default", "wishlist"],
         "[{driver}] instances after a delete"
     );
-    let none = storage
-        .instances(&fresh_identifier("no-instances"))
-        .await
-        .unwrap_or_else(|e| panic!("[{driver}] instances: {e}"));
+    let none = instances_ok(storage, &fresh_identifier("no-instances")).await;
     assert!(
         none.is_empty(),
         "[{driver}] an unknown identifier has no instances, got {none:?}"
@@ -479,11 +783,7 @@ pub async fn swap_identifier_replaces_target(storage: &dyn CartStorage) {
         "[{driver}] after a swap the source cart is gone"
     );
     assert!(
-        storage
-            .instances(&from)
-            .await
-            .expect("instances")
-            .is_empty(),
+        instances_ok(storage, &from).await.is_empty(),
         "[{driver}] after a swap the source identifier lists no instances"
     );
 }
@@ -495,13 +795,8 @@ pub async fn swap_identifier_missing_source(storage: &dyn CartStorage) {
         fresh_identifier("swap-none"),
         fresh_identifier("swap-none-to"),
     );
-    save_ok(
-        storage,
-        &CartKey::new(&to, "default"),
-        &marked_cart("user"),
-        None,
-    )
-    .await;
+    let target = CartKey::new(&to, "default");
+    let version = save_ok(storage, &target, &marked_cart("user"), None).await;
     let moved = storage
         .swap_identifier(&from, &to, "default")
         .await
@@ -511,13 +806,14 @@ pub async fn swap_identifier_missing_source(storage: &dyn CartStorage) {
         "[{driver}] swap_identifier from a missing cart must return false"
     );
     assert_eq!(
-        load_value(storage, &CartKey::new(&to, "default")).await,
+        load_value(storage, &target).await,
         Some(marked_cart("user")),
         "[{driver}] a swap from a missing cart must leave the target alone"
     );
     assert_eq!(
-        load_version(storage, &CartKey::new(&to, "default")).await,
-        Some(1)
+        load_version(storage, &target).await,
+        Some(version),
+        "[{driver}] a swap from a missing cart must leave the target's version alone"
     );
 }
 
@@ -572,12 +868,12 @@ pub async fn swap_identifier_moves_only_named_instance(storage: &dyn CartStorage
         "[{driver}] the target must now hold the moved `wishlist`"
     );
     assert_eq!(
-        storage.instances(&from).await.expect("instances"),
+        instances_ok(storage, &from).await,
         vec!["default"],
         "[{driver}]"
     );
     assert_eq!(
-        storage.instances(&to).await.expect("instances"),
+        instances_ok(storage, &to).await,
         vec!["default", "wishlist"],
         "[{driver}]"
     );
@@ -634,7 +930,7 @@ pub async fn swap_identifier_onto_itself_keeps_the_cart(storage: &dyn CartStorag
     let driver = storage.driver();
     let identifier = fresh_identifier("swap-self");
     let key = CartKey::new(&identifier, "default");
-    save_ok(storage, &key, &marked_cart("mine"), None).await;
+    let version = save_ok(storage, &key, &marked_cart("mine"), None).await;
     let moved = storage
         .swap_identifier(&identifier, &identifier, "default")
         .await
@@ -649,8 +945,8 @@ pub async fn swap_identifier_onto_itself_keeps_the_cart(storage: &dyn CartStorag
         "[{driver}] a swap onto the same identifier lost the cart"
     );
     assert!(
-        load_version(storage, &key).await >= Some(1),
-        "[{driver}] version after a swap onto itself"
+        load_version(storage, &key).await >= Some(version),
+        "[{driver}] a swap onto the same identifier moved the version back"
     );
 }
 
@@ -659,7 +955,7 @@ pub async fn forget_removes_all_instances(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let identifier = fresh_identifier("forget");
     let other = CartKey::new(fresh_identifier("forget-other"), "default");
-    save_ok(storage, &other, &marked_cart("other"), None).await;
+    let other_version = save_ok(storage, &other, &marked_cart("other"), None).await;
     for name in ["default", "wishlist", "later"] {
         save_ok(
             storage,
@@ -685,22 +981,213 @@ pub async fn forget_removes_all_instances(storage: &dyn CartStorage) {
         );
     }
     assert!(
-        storage
-            .instances(&identifier)
-            .await
-            .expect("instances")
-            .is_empty(),
-        "[{driver}]"
+        instances_ok(storage, &identifier).await.is_empty(),
+        "[{driver}] a forgotten identifier still lists instances"
     );
     assert_eq!(
         load_version(storage, &other).await,
-        Some(1),
+        Some(other_version),
         "[{driver}] forget touched another identifier"
     );
     assert_eq!(
         storage.forget(&identifier).await.expect("forget"),
         0,
         "[{driver}] second forget"
+    );
+}
+
+/// The identifiers and instances of [`odd_identifiers_round_trip`] and
+/// [`scan_visits_odd_identifiers_once`]: the characters that structure keys, patterns and paths
+/// in one backend or another (`: { } % _ * /`), non-ASCII text, an identifier that is a prefix of
+/// another (`user-1` and `user-10`), and two carts whose identifier and instance joined by `:`
+/// read the same (`X` / `a:b` and `X:a` / `b`).
+fn odd_keys(base: &str) -> Vec<CartKey> {
+    [
+        ("-user-1", "default"),
+        ("-user-1", "wish:list"),
+        ("-user-10", "default"),
+        ("-user-_", "default"),
+        ("-user-%", "default"),
+        ("-user-*", "default"),
+        ("", "a:b"),
+        (":a", "b"),
+        (":a:b", "default"),
+        ("{tag}", "{tag}"),
+        ("}{", "default"),
+        ("/a/b", "50%_off*"),
+        ("-Grüße-日本-🛒", "ü/ß ✓"),
+    ]
+    .into_iter()
+    .map(|(suffix, instance)| CartKey::new(format!("{base}{suffix}"), instance))
+    .collect()
+}
+
+/// A mark that tells the carts of [`odd_keys`] apart.
+fn odd_mark(index: usize) -> String {
+    format!("odd-{index}")
+}
+
+/// Carts whose identifiers and instances hold odd characters, or are prefixes of each other,
+/// are independent carts: each round-trips through save and load, `instances` lists exactly its
+/// identifier's, and `forget` of one identifier (`user-1`) leaves every other (`user-10`,
+/// `user-_`, `user-%`, `user-*`) alone.
+pub async fn odd_identifiers_round_trip(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let base = fresh_identifier("odd");
+    let keys = odd_keys(&base);
+    let mut versions = Vec::new();
+    for (index, key) in keys.iter().enumerate() {
+        versions.push(save_ok(storage, key, &marked_cart(&odd_mark(index)), None).await);
+    }
+    for (index, key) in keys.iter().enumerate() {
+        let stored = storage
+            .load(key)
+            .await
+            .unwrap_or_else(|e| panic!("[{driver}] load {key:?}: {e}"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "[{driver}] the cart of identifier {:?}, instance {:?} loads as None",
+                    key.identifier(),
+                    key.instance()
+                )
+            });
+        assert_eq!(
+            stored.value,
+            marked_cart(&odd_mark(index)),
+            "[{driver}] identifier {:?}, instance {:?} loads another cart",
+            key.identifier(),
+            key.instance()
+        );
+        assert_eq!(
+            stored.version, versions[index],
+            "[{driver}] version of {key:?}"
+        );
+    }
+    let mut by_identifier: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for key in &keys {
+        by_identifier
+            .entry(key.identifier())
+            .or_default()
+            .push(key.instance().to_owned());
+    }
+    for (identifier, expected) in &mut by_identifier {
+        expected.sort();
+        // Sorted here too: a database may order odd characters by its collation.
+        let mut listed = instances_ok(storage, identifier).await;
+        listed.sort();
+        assert_eq!(
+            &listed, expected,
+            "[{driver}] instances() of identifier {identifier:?}"
+        );
+    }
+
+    let forget = |identifier: String| async move {
+        storage
+            .forget(&identifier)
+            .await
+            .unwrap_or_else(|e| panic!("[{driver}] forget {identifier:?}: {e}"))
+    };
+    let gone = [format!("{base}-user-1"), base.clone()];
+    assert_eq!(
+        forget(gone[0].clone()).await,
+        2,
+        "[{driver}] forget of `user-1` must delete its two carts"
+    );
+    assert_eq!(
+        forget(gone[1].clone()).await,
+        1,
+        "[{driver}] forget of an identifier that prefixes others must delete its one cart"
+    );
+    for (index, key) in keys.iter().enumerate() {
+        let expected =
+            (!gone.iter().any(|g| g == key.identifier())).then(|| marked_cart(&odd_mark(index)));
+        assert_eq!(
+            load_value(storage, key).await,
+            expected,
+            "[{driver}] after forgetting {:?} and {:?}: identifier {:?}, instance {:?}",
+            gone[0],
+            gone[1],
+            key.identifier(),
+            key.instance()
+        );
+    }
+    for identifier in &gone {
+        assert!(
+            instances_ok(storage, identifier).await.is_empty(),
+            "[{driver}] forgotten identifier {identifier:?} still lists instances"
+        );
+    }
+    assert_eq!(
+        instances_ok(storage, &format!("{base}-user-10")).await,
+        vec!["default"],
+        "[{driver}] forget of `user-1` touched `user-10`"
+    );
+}
+
+/// `scan` visits every cart of [`odd_keys`] exactly once, with its identifier and instance intact.
+pub async fn scan_visits_odd_identifiers_once(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let base = fresh_identifier("odd-scan");
+    let keys = odd_keys(&base);
+    for (index, key) in keys.iter().enumerate() {
+        save_ok(storage, key, &marked_cart(&odd_mark(index)), None).await;
+    }
+    let counts = scan_counts(storage, 3).await;
+    for key in &keys {
+        assert_eq!(
+            counts.get(key).copied().unwrap_or(0),
+            1,
+            "[{driver}] scan must visit identifier {:?}, instance {:?} exactly once",
+            key.identifier(),
+            key.instance()
+        );
+    }
+    let strays: Vec<_> = counts
+        .keys()
+        .filter(|key| key.identifier().starts_with(&base) && !keys.contains(key))
+        .map(|key| (key.identifier(), key.instance()))
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "[{driver}] scan returned carts that were never saved (mangled keys?): {strays:?}"
+    );
+}
+
+/// Paging through `scan` with a small batch visits every cart this check saved exactly once.
+/// A driver without `scan` opts out with `no_scan` in
+/// [`conformance_tests!`](crate::conformance_tests); an `Unsupported` answer fails.
+pub async fn scan_visits_every_cart(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let base = fresh_identifier("scan");
+    let mut saved = BTreeSet::new();
+    for (suffix, instances) in [
+        ("a", &["default", "wishlist"][..]),
+        ("b", &["default"]),
+        ("c", &["x", "y", "z"]),
+    ] {
+        for instance in instances {
+            let key = CartKey::new(format!("{base}-{suffix}"), *instance);
+            save_ok(storage, &key, &marked_cart(instance), None).await;
+            saved.insert(key);
+        }
+    }
+    let counts = scan_counts(storage, 2).await;
+    let missing: Vec<_> = saved
+        .iter()
+        .filter(|key| !counts.contains_key(key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "[{driver}] scan never visited {missing:?}"
+    );
+    let repeated: Vec<_> = saved
+        .iter()
+        .filter(|key| counts.get(key).is_some_and(|&n| n > 1))
+        .map(|key| (key, counts[key]))
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "[{driver}] scan visited carts more than once: {repeated:?}"
     );
 }
 
@@ -718,7 +1205,8 @@ fn add_unit(
     }
 }
 
-/// `modify` on a missing cart creates it at version 1 with the options' currency.
+/// `modify` on a missing cart creates it with the options' currency; the next `modify` writes
+/// the next version.
 pub async fn modify_creates_cart(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let key = CartKey::new(fresh_identifier("modify-create"), "default");
@@ -734,28 +1222,36 @@ pub async fn modify_creates_cart(storage: &dyn CartStorage) {
         modified.previous_version, None,
         "[{driver}] modify created the cart"
     );
-    assert_eq!(
-        modified.cart.version, 1,
-        "[{driver}] a cart created by modify is v1"
-    );
-    let stored = load_value(storage, &key)
+    let created = modified.cart.version;
+    let stored = storage
+        .load(&key)
         .await
+        .unwrap_or_else(|e| panic!("[{driver}] load: {e}"))
         .unwrap_or_else(|| panic!("[{driver}] not stored"));
     assert_eq!(
-        stored, modified.cart.value,
+        stored.value, modified.cart.value,
         "[{driver}] modify returned another cart than it stored"
     );
     assert_eq!(
-        stored.currency(),
+        stored.version, created,
+        "[{driver}] modify returned another version than it stored"
+    );
+    assert_eq!(
+        stored.value.currency(),
         Currency::GBP,
         "[{driver}] currency of a new cart"
+    );
+    assert_eq!(
+        stored.value.write_ids().len(),
+        1,
+        "[{driver}] a modify records its write id in the cart"
     );
     let again = storage
         .modify(&key, &options, &add_unit("w"))
         .await
         .expect("second modify");
-    assert_eq!(again.previous_version, Some(1), "[{driver}]");
-    assert_eq!(again.cart.version, 2, "[{driver}]");
+    assert_eq!(again.previous_version, Some(created), "[{driver}]");
+    assert_eq!(again.cart.version, created + 1, "[{driver}]");
     assert_eq!(
         again.cart.value.get("w").map(CartItem::quantity),
         Some(2),
@@ -784,7 +1280,7 @@ pub async fn failing_modify_stores_nothing(storage: &dyn CartStorage) {
     );
 
     // Half-done changes before the error are not stored either.
-    save_ok(storage, &key, &marked_cart("kept"), None).await;
+    let version = save_ok(storage, &key, &marked_cart("kept"), None).await;
     let half_done = |cart: &mut CartContents| -> Result<(), cart::Error> {
         cart.clear();
         cart.remove("not-there").map(|_| ())
@@ -795,7 +1291,7 @@ pub async fn failing_modify_stores_nothing(storage: &dyn CartStorage) {
     }
     assert_eq!(
         load_version(storage, &key).await,
-        Some(1),
+        Some(version),
         "[{driver}] a failed modify wrote"
     );
     assert_eq!(
@@ -836,7 +1332,7 @@ pub async fn oversized_modify_stores_nothing(storage: &dyn CartStorage) {
         "[{driver}] an oversized cart was stored"
     );
 
-    storage
+    let small = storage
         .modify(&key, &options, &add_unit("small"))
         .await
         .expect("a small cart fits");
@@ -847,136 +1343,248 @@ pub async fn oversized_modify_stores_nothing(storage: &dyn CartStorage) {
     );
     assert_eq!(
         load_version(storage, &key).await,
-        Some(1),
+        Some(small.cart.version),
         "[{driver}] an oversized update wrote"
     );
     assert_eq!(load_value(storage, &key).await, before, "[{driver}]");
 }
 
-/// Writers in the concurrency check.
+/// Writers in the concurrency checks.
 pub const CONCURRENT_WRITERS: usize = 16;
 /// `modify` calls per writer in the concurrency check.
 pub const WRITES_PER_WRITER: usize = 20;
+/// Rounds of [`concurrent_creates_one_wins`], each on a fresh cart.
+pub const CREATE_ROUNDS: usize = 5;
 
-/// 16 concurrent writers × 20 `modify` calls, each adding one unit to one line of one cart: the
-/// line ends at exactly 320 units. Prints how many conflicts were retried.
+/// 16 `save(key, cart, None)` on one missing cart at the same time, from parallel threads:
+/// exactly one wins, the 15 others conflict with the winner's version, and the stored cart is
+/// the winner's. Repeated on [`CREATE_ROUNDS`] fresh carts. Needs a multi-thread runtime.
+pub async fn concurrent_creates_one_wins(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    require_multi_thread(driver, "concurrent_creates_one_wins");
+    for round in 0..CREATE_ROUNDS {
+        let key = CartKey::new(fresh_identifier("concurrent-create"), "default");
+        let results = in_parallel(CONCURRENT_WRITERS, |writer| {
+            let key = &key;
+            async move {
+                storage
+                    .save(key, &marked_cart(&format!("writer-{writer}")), None)
+                    .await
+            }
+        });
+        let winners: Vec<(usize, u64)> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(writer, result)| result.as_ref().ok().map(|&v| (writer, v)))
+            .collect();
+        let conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(StorageError::Conflict { .. })))
+            .count();
+        let errors: Vec<String> = results
+            .iter()
+            .filter_map(|r| match r {
+                Err(StorageError::Conflict { .. }) | Ok(_) => None,
+                Err(other) => Some(other.to_string()),
+            })
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "[{driver}] round {round}: concurrent creates failed with other errors than conflicts: {errors:?}"
+        );
+        assert_eq!(
+            winners.len(),
+            1,
+            "[{driver}] round {round}: {CONCURRENT_WRITERS} concurrent creates of one cart: \
+             {} won (writers and versions: {winners:?}), {conflicts} conflicted; exactly one may win",
+            winners.len()
+        );
+        let (winner, version) = winners[0];
+        for (writer, result) in results.into_iter().enumerate() {
+            if writer != winner {
+                expect_conflict(
+                    driver,
+                    &format!("round {round}: a create that lost to writer {winner}"),
+                    result,
+                    &key,
+                    None,
+                    Some(version),
+                );
+            }
+        }
+        let stored = storage
+            .load(&key)
+            .await
+            .unwrap_or_else(|e| panic!("[{driver}] load: {e}"))
+            .unwrap_or_else(|| panic!("[{driver}] round {round}: no cart after the creates"));
+        assert_eq!(
+            stored.value,
+            marked_cart(&format!("writer-{winner}")),
+            "[{driver}] round {round}: the stored cart is not the winner's (writer {winner})"
+        );
+        assert_eq!(
+            stored.version, version,
+            "[{driver}] round {round}: stored version"
+        );
+    }
+}
+
+/// 16 concurrent writers × 20 `modify` calls, each adding one unit to one line of one cart, from
+/// parallel threads: the line ends at exactly 320 units, the 320 writes got 320 consecutive
+/// versions (one of them the create), and the stored version is the last. Prints how many
+/// conflicts were retried. Needs a multi-thread runtime.
 pub async fn concurrent_modify_loses_nothing(storage: &dyn CartStorage) {
     let driver = storage.driver();
+    require_multi_thread(driver, "concurrent_modify_loses_nothing");
     let key = CartKey::new(fresh_identifier("concurrent"), "default");
     let options = ModifyOptions {
         retry_budget: std::time::Duration::from_secs(60),
         ..ModifyOptions::default()
     };
     let op = add_unit("hot");
-    let writer = || async {
-        let mut retries = 0u64;
-        for _ in 0..WRITES_PER_WRITER {
-            let modified = storage
-                .modify(&key, &options, &op)
-                .await
-                .unwrap_or_else(|e| panic!("[{driver}] concurrent modify failed: {e}"));
-            retries += u64::from(modified.retries);
+    let per_writer = in_parallel(CONCURRENT_WRITERS, |_| {
+        let (key, options, op) = (&key, &options, &op);
+        async move {
+            let mut written = Vec::with_capacity(WRITES_PER_WRITER);
+            for _ in 0..WRITES_PER_WRITER {
+                let modified = storage
+                    .modify(key, options, op)
+                    .await
+                    .unwrap_or_else(|e| panic!("[{driver}] concurrent modify failed: {e}"));
+                written.push(modified);
+            }
+            written
         }
-        retries
-    };
-    let handle = tokio::runtime::Handle::current();
-    let retries: u64 = if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
-        futures_util::future::join_all((0..CONCURRENT_WRITERS).map(|_| writer()))
-            .await
-            .into_iter()
-            .sum()
-    } else {
-        // The writers borrow the storage, so they cannot be spawned as 'static tasks: each runs
-        // on its own scoped thread, driven by (and doing I/O through) the caller's runtime.
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..CONCURRENT_WRITERS)
-                .map(|_| {
-                    let handle = handle.clone();
-                    let writer = &writer;
-                    scope.spawn(move || handle.block_on(writer()))
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .sum()
-        })
-    };
-    let expected = (CONCURRENT_WRITERS * WRITES_PER_WRITER) as u32;
-    let stored = load_value(storage, &key)
+    });
+    let written: Vec<_> = per_writer.into_iter().flatten().collect();
+    let retries: u64 = written.iter().map(|m| u64::from(m.retries)).sum();
+    let expected = CONCURRENT_WRITERS * WRITES_PER_WRITER;
+    let stored = storage
+        .load(&key)
         .await
+        .unwrap_or_else(|e| panic!("[{driver}] load: {e}"))
         .unwrap_or_else(|| panic!("[{driver}] no cart"));
-    let quantity = stored.get("hot").map(CartItem::quantity);
+    let quantity = stored.value.get("hot").map(CartItem::quantity);
     println!(
         "[{driver}] {CONCURRENT_WRITERS} writers x {WRITES_PER_WRITER} modify: quantity {quantity:?}, {retries} conflicts retried"
     );
     assert_eq!(
         quantity,
-        Some(expected),
-        "[{driver}] concurrent modify lost updates ({retries} retries)"
+        Some(expected as u32),
+        "[{driver}] concurrent modify lost (or doubled) updates: {} units for {expected} committed writes ({retries} retries)",
+        quantity.unwrap_or(0)
     );
-    assert_eq!(stored.lines(), 1, "[{driver}]");
-    let version = load_version(storage, &key).await;
+    assert_eq!(stored.value.lines(), 1, "[{driver}]");
+
+    let creates = written
+        .iter()
+        .filter(|m| m.previous_version.is_none())
+        .count();
     assert_eq!(
-        version,
-        Some(u64::from(expected)),
-        "[{driver}] one version per committed write"
+        creates, 1,
+        "[{driver}] {creates} of the concurrent modify calls say they created the cart"
+    );
+    let versions: BTreeSet<u64> = written.iter().map(|m| m.cart.version).collect();
+    assert_eq!(
+        versions.len(),
+        expected,
+        "[{driver}] {expected} committed writes reported only {} distinct versions",
+        versions.len()
+    );
+    let (first, last) = (
+        *versions.first().expect("versions"),
+        *versions.last().expect("versions"),
+    );
+    assert_eq!(
+        last - first + 1,
+        expected as u64,
+        "[{driver}] the versions of {expected} committed writes must be consecutive: v{first}..=v{last}"
+    );
+    for modified in &written {
+        if let Some(previous) = modified.previous_version {
+            assert_eq!(
+                modified.cart.version,
+                previous + 1,
+                "[{driver}] a modify must write the version after the one it replaced"
+            );
+        }
+    }
+    assert_eq!(
+        stored.version, last,
+        "[{driver}] the stored version must be the last write's"
     );
 }
 
-/// Paging through `scan` with a small batch visits every cart this check saved at least once.
-/// Skipped when the driver answers [`StorageError::Unsupported`].
-pub async fn scan_visits_every_cart(storage: &dyn CartStorage) {
+/// A stored document the driver cannot decode is a [`StorageError::Corrupt`] naming the cart:
+/// not a panic, not an empty cart, and not overwritten by a `modify` or a create. `delete` still
+/// removes it.
+///
+/// `store_corrupt(storage, key)` must overwrite the stored document of the existing cart `key`
+/// with bytes the driver cannot decode (keeping the cart's version where the driver stores it
+/// apart): [`conformance_tests!`](crate::conformance_tests) takes it as `corrupt = HOOK`.
+pub async fn corrupt_document_is_an_error<S, F>(storage: &S, store_corrupt: F)
+where
+    S: CartStorage,
+    F: AsyncFn(&S, &CartKey),
+{
     let driver = storage.driver();
-    let base = fresh_identifier("scan");
-    let mut saved = BTreeSet::new();
-    for (suffix, instances) in [
-        ("a", &["default", "wishlist"][..]),
-        ("b", &["default"]),
-        ("c", &["x", "y", "z"]),
-    ] {
-        for instance in instances {
-            let key = CartKey::new(format!("{base}-{suffix}"), *instance);
-            save_ok(storage, &key, &marked_cart(instance), None).await;
-            saved.insert(key);
-        }
-    }
-    let mut seen = BTreeSet::new();
-    let mut cursor: Option<String> = None;
-    let mut cursors = BTreeSet::new();
-    let mut pages = 0usize;
-    loop {
-        let page = match storage.scan(cursor.clone(), 2).await {
-            Ok(page) => page,
-            Err(StorageError::Unsupported { .. }) if pages == 0 => {
-                println!("[{driver}] scan is unsupported: check skipped");
-                return;
-            }
-            Err(e) => panic!("[{driver}] scan page {pages} failed: {e}"),
+    let key = CartKey::new(fresh_identifier("corrupt"), "default");
+    let dyn_storage: &dyn CartStorage = storage;
+    save_ok(dyn_storage, &key, &sample_cart(), None).await;
+    store_corrupt(storage, &key).await;
+
+    let expect_corrupt =
+        |what: &str, result: Result<Option<Versioned<CartContents>>, StorageError>| match result {
+            Err(StorageError::Corrupt { key: k, .. }) => assert_eq!(
+                k, key,
+                "[{driver}] {what}: the Corrupt error names another cart"
+            ),
+            Ok(Some(stored)) => panic!(
+                "[{driver}] {what}: a corrupt document loaded as a cart ({} lines, v{})",
+                stored.value.lines(),
+                stored.version
+            ),
+            Ok(None) => panic!("[{driver}] {what}: a corrupt document loaded as no cart"),
+            Err(other) => panic!("[{driver}] {what}: expected StorageError::Corrupt, got {other}"),
         };
-        pages += 1;
-        seen.extend(page.keys.into_iter().filter(|key| saved.contains(key)));
-        match page.next {
-            None => break,
-            Some(next) => {
-                assert!(
-                    cursors.insert(next.clone()),
-                    "[{driver}] scan returned cursor {next:?} twice: it would never end"
-                );
-                cursor = Some(next);
-            }
-        }
-        assert!(pages < 1_000_000, "[{driver}] scan does not end");
+    expect_corrupt("load", storage.load(&key).await);
+
+    let options = ModifyOptions::default();
+    match storage.modify(&key, &options, &add_unit("over")).await {
+        Err(ModifyError::Storage(StorageError::Corrupt { key: k, .. })) => assert_eq!(
+            k, key,
+            "[{driver}] modify: the Corrupt error names another cart"
+        ),
+        Ok(modified) => panic!(
+            "[{driver}] modify of a corrupt cart wrote v{} over it (a cart of {} lines)",
+            modified.cart.version,
+            modified.cart.value.lines()
+        ),
+        Err(other) => panic!("[{driver}] modify of a corrupt cart: expected Corrupt, got {other}"),
     }
-    let missing: Vec<_> = saved.difference(&seen).collect();
+    expect_corrupt("load after modify", storage.load(&key).await);
+
+    if let Ok(version) = storage.save(&key, &marked_cart("new"), None).await {
+        panic!("[{driver}] save(None) created v{version} over a corrupt cart")
+    }
+    expect_corrupt("load after save(None)", storage.load(&key).await);
+
     assert!(
-        missing.is_empty(),
-        "[{driver}] scan never visited {missing:?} ({pages} pages)"
+        storage
+            .delete(&key)
+            .await
+            .unwrap_or_else(|e| panic!("[{driver}] delete of a corrupt cart: {e}")),
+        "[{driver}] delete of a corrupt cart must return true"
     );
-    assert_eq!(seen, saved, "[{driver}] scan");
+    assert_eq!(
+        load_version(dyn_storage, &key).await,
+        None,
+        "[{driver}] a deleted corrupt cart"
+    );
 }
 
-/// Every check, one after the other, on one storage.
+/// Every check that needs no hook, one after the other, on one storage; `scan` must work.
+/// ([`corrupt_document_is_an_error`] needs a way to store a corrupt document: call it apart.)
 pub async fn run_all(storage: &dyn CartStorage) {
     load_missing_is_none(storage).await;
     save_new_round_trips(storage).await;
@@ -984,6 +1592,9 @@ pub async fn run_all(storage: &dyn CartStorage) {
     save_expected_increments(storage).await;
     stale_save_conflicts(storage).await;
     delete_then_load_none(storage).await;
+    stale_writer_after_recreate_conflicts(storage).await;
+    replayed_save_applies_once(storage).await;
+    delete_at_deletes_only_that_version(storage).await;
     instances_are_independent_and_sorted(storage).await;
     swap_identifier_replaces_target(storage).await;
     swap_identifier_missing_source(storage).await;
@@ -991,45 +1602,54 @@ pub async fn run_all(storage: &dyn CartStorage) {
     swap_identifier_invalidates_target_version(storage).await;
     swap_identifier_onto_itself_keeps_the_cart(storage).await;
     forget_removes_all_instances(storage).await;
+    odd_identifiers_round_trip(storage).await;
     modify_creates_cart(storage).await;
     failing_modify_stores_nothing(storage).await;
     oversized_modify_stores_nothing(storage).await;
+    concurrent_creates_one_wins(storage).await;
     concurrent_modify_loses_nothing(storage).await;
     scan_visits_every_cart(storage).await;
+    scan_visits_odd_identifiers_once(storage).await;
 }
 
-/// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per conformance
-/// check; each test builds its storage by awaiting the given expression.
+/// Expands to a module `NAME` with one `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]`
+/// per conformance check; each test builds its storage by awaiting `FACTORY`.
+///
+/// ```ignore
+/// axum_cart::conformance_tests!(NAME, FACTORY, corrupt = HOOK);
+/// axum_cart::conformance_tests!(NAME, FACTORY, no_corrupt);
+/// axum_cart::conformance_tests!(NAME, FACTORY, corrupt = HOOK, no_scan);
+/// ```
+///
+/// - `NAME`: the module the tests go in, so one file can run several configurations.
+///   It sees the items of the file (`use super::*`).
+/// - `FACTORY`: an expression that evaluates to a future of the storage.
+/// - `corrupt = HOOK` or `no_corrupt` (one is required): `HOOK` is an async function
+///   `(&Storage, &CartKey)` that overwrites the stored document of an existing cart with bytes the
+///   driver cannot decode, for
+///   [`corrupt_document_is_an_error`](crate::storage::conformance::corrupt_document_is_an_error);
+///   `no_corrupt` opts out of that check.
+/// - `no_scan` (optional): the driver does not implement `scan`; the scan checks become ignored
+///   tests. Without it, `scan` must work.
+///
+/// Opted-out checks still show, as ignored tests that say why.
 ///
 /// Needs the `test-util` feature, and `tokio` with `macros` and `rt-multi-thread` in the calling
 /// crate. See [`storage::conformance`](crate::storage::conformance).
 ///
 /// ```ignore
-/// axum_cart::conformance_tests!(async { axum_cart::MemoryStorage::new() });
+/// axum_cart::conformance_tests!(memory, async { axum_cart::MemoryStorage::new() }, no_corrupt);
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:expr $(,)?) => {
+    ($name:ident, $make:expr $(, $($option:tt)*)?) => {
         $crate::__conformance_tests!(
-            $make;
-            load_missing_is_none,
-            save_new_round_trips,
-            save_new_on_existing_conflicts,
-            save_expected_increments,
-            stale_save_conflicts,
-            delete_then_load_none,
-            instances_are_independent_and_sorted,
-            swap_identifier_replaces_target,
-            swap_identifier_missing_source,
-            swap_identifier_moves_only_named_instance,
-            swap_identifier_invalidates_target_version,
-            swap_identifier_onto_itself_keeps_the_cart,
-            forget_removes_all_instances,
-            modify_creates_cart,
-            failing_modify_stores_nothing,
-            oversized_modify_stores_nothing,
-            concurrent_modify_loses_nothing,
-            scan_visits_every_cart,
+            @options $name, ($make), corrupt: [], scan: [required]; $($($option)*)?
+        );
+    };
+    ($($other:tt)*) => {
+        ::core::compile_error!(
+            "usage: conformance_tests!(NAME, FACTORY, corrupt = HOOK | no_corrupt [, no_scan])"
         );
     };
 }
@@ -1037,7 +1657,90 @@ macro_rules! conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    ($make:expr; $($check:ident),* $(,)?) => {
+    // Options, one at a time.
+    (@options $name:ident, $make:tt, corrupt: [], scan: [$scan:ident];
+        corrupt = $hook:expr $(, $($rest:tt)*)?) => {
+        $crate::__conformance_tests!(
+            @options $name, $make, corrupt: [hook ($hook)], scan: [$scan]; $($($rest)*)?
+        );
+    };
+    (@options $name:ident, $make:tt, corrupt: [], scan: [$scan:ident];
+        no_corrupt $(, $($rest:tt)*)?) => {
+        $crate::__conformance_tests!(
+            @options $name, $make, corrupt: [none], scan: [$scan]; $($($rest)*)?
+        );
+    };
+    (@options $name:ident, $make:tt, corrupt: [$($corrupt:tt)+], scan: [$scan:ident];
+        corrupt = $($rest:tt)*) => {
+        ::core::compile_error!("conformance_tests!: `corrupt = HOOK` / `no_corrupt` given twice");
+    };
+    (@options $name:ident, $make:tt, corrupt: [$($corrupt:tt)+], scan: [$scan:ident];
+        no_corrupt $($rest:tt)*) => {
+        ::core::compile_error!("conformance_tests!: `corrupt = HOOK` / `no_corrupt` given twice");
+    };
+    (@options $name:ident, $make:tt, corrupt: [$($corrupt:tt)*], scan: [$scan:ident];
+        no_scan $(, $($rest:tt)*)?) => {
+        $crate::__conformance_tests!(
+            @options $name, $make, corrupt: [$($corrupt)*], scan: [opted_out]; $($($rest)*)?
+        );
+    };
+    (@options $name:ident, $make:tt, corrupt: [], scan: [$scan:ident];) => {
+        ::core::compile_error!(
+            "conformance_tests!: say how to store a corrupt document: `corrupt = HOOK`, HOOK an \
+             async fn(&Storage, &CartKey) that overwrites an existing cart's stored document with \
+             undecodable bytes, or opt out of that check with `no_corrupt`"
+        );
+    };
+    (@options $name:ident, $make:tt, corrupt: [$($corrupt:tt)+], scan: [$scan:ident];) => {
+        $crate::__conformance_tests!(@module $name, $make, corrupt: [$($corrupt)+], scan: [$scan]);
+    };
+    (@options $name:ident, $make:tt, corrupt: [$($corrupt:tt)*], scan: [$scan:ident];
+        $($unknown:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "conformance_tests!: unknown option `",
+            ::core::stringify!($($unknown)*),
+            "`; the options are `corrupt = HOOK`, `no_corrupt` and `no_scan`"
+        ));
+    };
+
+    (@module $name:ident, $make:tt, corrupt: [$($corrupt:tt)+], scan: [$scan:ident]) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_tests!(
+                @checks $make;
+                load_missing_is_none,
+                save_new_round_trips,
+                save_new_on_existing_conflicts,
+                save_expected_increments,
+                stale_save_conflicts,
+                delete_then_load_none,
+                stale_writer_after_recreate_conflicts,
+                replayed_save_applies_once,
+                delete_at_deletes_only_that_version,
+                instances_are_independent_and_sorted,
+                swap_identifier_replaces_target,
+                swap_identifier_missing_source,
+                swap_identifier_moves_only_named_instance,
+                swap_identifier_invalidates_target_version,
+                swap_identifier_onto_itself_keeps_the_cart,
+                forget_removes_all_instances,
+                odd_identifiers_round_trip,
+                modify_creates_cart,
+                failing_modify_stores_nothing,
+                oversized_modify_stores_nothing,
+                concurrent_creates_one_wins,
+                concurrent_modify_loses_nothing,
+            );
+            $crate::__conformance_tests!(
+                @scan $scan $make; scan_visits_every_cart, scan_visits_odd_identifiers_once,
+            );
+            $crate::__conformance_tests!(@corrupt $make; $($corrupt)+);
+        }
+    };
+
+    (@checks $make:tt; $($check:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
@@ -1045,5 +1748,29 @@ macro_rules! __conformance_tests {
                 $crate::storage::conformance::$check(&storage).await;
             }
         )*
+    };
+
+    (@scan required $make:tt; $($check:ident),* $(,)?) => {
+        $crate::__conformance_tests!(@checks $make; $($check),*);
+    };
+    (@scan opted_out $make:tt; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            #[ignore = "the driver opted out of scan (`no_scan`)"]
+            fn $check() {}
+        )*
+    };
+
+    (@corrupt $make:tt; hook ($hook:expr)) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn corrupt_document_is_an_error() {
+            let storage = $make.await;
+            $crate::storage::conformance::corrupt_document_is_an_error(&storage, $hook).await;
+        }
+    };
+    (@corrupt $make:tt; none) => {
+        #[test]
+        #[ignore = "the driver cannot store a corrupt document (`no_corrupt`)"]
+        fn corrupt_document_is_an_error() {}
     };
 }

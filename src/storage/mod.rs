@@ -42,10 +42,11 @@ pub use memory::MemoryStorage;
 pub use modify::{
     CartOp, DEFAULT_RETRY_BUDGET, Modified, ModifyOptions, initial_version, new_write_id,
 };
-pub(crate) use modify::{backoff, optimistic_modify};
+pub(crate) use modify::{backoff, committed_write, optimistic_modify};
 pub use session::{DEFAULT_SESSION_KEY, SessionStorage};
 
-/// A stored value with its version (1 for a new cart, +1 per committed write).
+/// A stored value with its version (a new cart starts at a clock-derived version, +1 per
+/// committed write; see [`initial_version`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Versioned<T> {
     /// The value.

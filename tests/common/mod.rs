@@ -6,18 +6,22 @@
 //! - [`events`]: recording the cart events a configuration fires;
 //! - [`process`]: the example binaries started as processes, and free ports;
 //! - [`pg`], [`redis`], [`proxy`]: the real Postgres and Redis servers, and outages of them;
-//! - [`hammer`]: many writers on one cart through two storages.
+//! - [`hammer`]: many writers on one cart through two storages;
+//! - [`faulty`]: any driver with counted calls and failures on demand;
+//! - [`reply_drop`]: a TCP forwarder that loses the answer to one chosen write.
 
 // Each test binary compiles this whole module and uses only part of it.
 #![allow(dead_code)]
 
 pub mod counting;
 pub mod events;
+pub mod faulty;
 pub mod hammer;
 pub mod pg;
 pub mod process;
 pub mod proxy;
 pub mod redis;
+pub mod reply_drop;
 pub mod requests;
 pub mod shop;
 

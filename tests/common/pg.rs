@@ -49,6 +49,9 @@ pub fn migration_for(table: &str) -> String {
             "carts_updated_at_idx ON carts",
             &format!("{}_updated_idx ON {table}", table.replace('.', "_")),
         )
+        + "\n"
+        + &include_str!("../../migrations/20261201000000_add_write_log.sql")
+            .replace("ALTER TABLE carts", &format!("ALTER TABLE {table}"))
 }
 
 /// A storage on a new schema of the test database (pool of `connections`).

@@ -2,22 +2,24 @@
 //! `SELECT ... FOR UPDATE`, the change and the compare-and-set write in one transaction, so the
 //! writers of one cart wait for each other instead of retrying.
 
-use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
+use super::PostgresStorage;
 use super::rows::{current_version, from_row, select_sql, storage_error, to_columns, write};
 use crate::storage::{
-    CartKey, CartOp, Modified, ModifyError, ModifyOptions, Versioned, backoff, new_write_id,
+    CartKey, CartOp, Modified, ModifyError, ModifyOptions, Versioned, backoff, committed_write,
+    new_write_id,
 };
 
 pub(super) async fn locked_modify(
-    pool: &PgPool,
-    table: &str,
+    storage: &PostgresStorage,
     key: &CartKey,
     options: &ModifyOptions,
     op: &CartOp<'_>,
 ) -> Result<Modified, ModifyError> {
+    let (pool, table) = (&storage.pool, &*storage.table);
     let deadline = options.deadline();
+    let mut write_ids = Vec::new();
     let mut retries = 0;
     loop {
         let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(storage_error)?;
@@ -28,12 +30,25 @@ pub(super) async fn locked_modify(
             .await
             .map_err(storage_error)?;
         let current = row.map(|row| from_row(key, &row)).transpose()?;
+        let write_id = new_write_id();
         // On an error the transaction is dropped, which rolls it back.
-        let (cart, expected) = options.apply(current, op, &new_write_id())?;
+        let (cart, expected) = options.apply(current, op, &write_id)?;
+        write_ids.push(write_id);
         let columns = to_columns(key, &cart)?;
         match write(&mut *tx, table, key, columns, expected).await? {
             Some(version) => {
-                tx.commit().await.map_err(storage_error)?;
+                if let Err(error) = tx.commit().await {
+                    // The server may have committed and the answer been lost on the way back:
+                    // the stored cart says which.
+                    return match committed_write(storage, key, &write_ids).await {
+                        Some(stored) => Ok(Modified {
+                            cart: stored,
+                            previous_version: expected,
+                            retries,
+                        }),
+                        None => Err(storage_error(error).into()),
+                    };
+                }
                 return Ok(Modified {
                     cart: Versioned::new(cart, version),
                     previous_version: expected,

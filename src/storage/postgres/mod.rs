@@ -2,8 +2,8 @@
 //! optimistic locking, an optional `SELECT ... FOR UPDATE` mode, and abandoned-cart tools.
 //!
 //! # Schema
-//! `migrations/` creates the table `carts` (apply it with [`PostgresStorage::migrate`] or
-//! `sqlx migrate run`):
+//! `migrations/` creates the table `carts` and adds its `log` column (apply them with
+//! [`PostgresStorage::migrate`] or `sqlx migrate run`):
 //!
 //! | column | type | holds |
 //! |---|---|---|
@@ -11,19 +11,25 @@
 //! | `identifier`, `instance` | `text`, unique together | the cart's key |
 //! | `items`, `conditions`, `metadata` | `jsonb` | the cart document's parts, queryable |
 //! | `settings` | `jsonb` | the rest of the document: `schema`, `currency`, `rounding` |
-//! | `version` | `bigint` | 1 for a new cart, +1 per committed write |
+//! | `log` | `jsonb` | the ids of the cart's last writes and the guest carts merged into it |
+//! | `version` | `bigint` | the database clock (µs) for a new cart, +1 per committed write |
 //! | `created_at`, `updated_at` | `timestamptz` | `updated_at` is indexed, for abandoned carts |
 //!
 //! **Another table name.** [`PostgresStorage::with_table`] points the driver at another table
-//! (`shop_carts`, `cart.carts`). The bundled migration always creates `carts`: for another name,
-//! copy `migrations/20261128000000_create_carts.sql` into your own migrations with the name
-//! changed, and don't call [`PostgresStorage::migrate`].
+//! (`shop_carts`, `cart.carts`). The bundled migrations always work on `carts`: for another name,
+//! copy every file of `migrations/` into your own migrations with the name changed, and don't
+//! call [`PostgresStorage::migrate`].
 //!
 //! # Writes
 //! A compare-and-set save is one statement: `UPDATE ... WHERE identifier = $1 AND instance = $2
 //! AND version = $3 RETURNING version`, or for a new cart `INSERT ... ON CONFLICT DO NOTHING
-//! RETURNING version`. A writer that loses either race gets [`StorageError::Conflict`] (never a
-//! unique-violation error); only then is the current version read, for the diagnostics.
+//! RETURNING version`; the cart's write log goes in the same statement. A writer that loses
+//! either race gets [`StorageError::Conflict`] (never a unique-violation error); only then is the
+//! current version read, for the diagnostics.
+//!
+//! A new cart's version is the database clock in microseconds, not 1: a cart deleted and created
+//! again starts above every version it had, so a writer that read the earlier cart conflicts
+//! instead of overwriting the new one. The server's clock is the one every process shares.
 //! With [`PostgresStorage::with_locking`], `modify` runs `SELECT ... FOR UPDATE`, the
 //! change and the update in one transaction, so writers of one cart queue instead of retrying.
 //!
@@ -52,8 +58,8 @@ use super::{
 };
 use crate::cart::CartContents;
 use rows::{
-    DRIVER, current_version, from_row, is_unique_violation, select_sql, storage_error, to_columns,
-    write,
+    CLOCK_VERSION, DRIVER, current_version, from_row, is_unique_violation, select_sql,
+    storage_error, to_columns, write,
 };
 
 mod lock;
@@ -143,9 +149,9 @@ impl PostgresStorage {
     }
 
     /// Uses another table (`shop_carts` or `schema.table`). The name goes into the SQL text,
-    /// which is why only plain names are taken. [`PostgresStorage::migrate`] only creates
-    /// `carts`: create another table from a copy of `migrations/20261128000000_create_carts.sql`
-    /// with the name changed.
+    /// which is why only plain names are taken. [`PostgresStorage::migrate`] only works on
+    /// `carts`: create another table from copies of the files of `migrations/` with the name
+    /// changed.
     ///
     /// # Errors
     /// [`StorageError::Backend`] when `table` is not lower-case letters, digits and `_`,
@@ -180,8 +186,8 @@ impl PostgresStorage {
         &self.table
     }
 
-    /// Applies `migrations/` (creates the `carts` table and its indexes); already applied
-    /// migrations are skipped, so it can run at every start.
+    /// Applies `migrations/` (creates the `carts` table, its indexes and its `log` column);
+    /// already applied migrations are skipped, so it can run at every start.
     ///
     /// # Errors
     /// [`StorageError::Backend`] when a migration fails or the database's migration history
@@ -244,6 +250,21 @@ impl CartStorage for PostgresStorage {
         Ok(result.rows_affected() > 0)
     }
 
+    async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE identifier = $1 AND instance = $2 AND version = $3",
+            self.table
+        );
+        let result = sqlx::query(&sql)
+            .bind(key.identifier())
+            .bind(key.instance())
+            .bind(version as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(result.rows_affected() > 0)
+    }
+
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
         let sql = format!(
             "SELECT instance FROM {} WHERE identifier = $1 ORDER BY instance",
@@ -265,7 +286,7 @@ impl CartStorage for PostgresStorage {
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let take = format!(
             "DELETE FROM {} WHERE identifier = $1 AND instance = $2 \
-             RETURNING items, conditions, metadata, settings, version, created_at",
+             RETURNING items, conditions, metadata, settings, log, version, created_at",
             self.table
         );
         let Some(moved) = sqlx::query(&take)
@@ -288,11 +309,13 @@ impl CartStorage for PostgresStorage {
             .await
             .map_err(storage_error)?;
         let moved_version: i64 = moved.try_get("version").map_err(storage_error)?;
-        // The target's version keeps growing so that a writer holding its old version conflicts.
-        let version = moved_version.max(replaced.unwrap_or(0)) + 1;
+        // Above the moved cart's version, the replaced cart's and the clock: a writer holding
+        // either old version conflicts, and so does one holding the version of a target cart
+        // deleted before the swap, which only the clock is sure to be above.
+        let above = moved_version.max(replaced.unwrap_or(0)) + 1;
         let insert = format!(
-            "INSERT INTO {} (identifier, instance, items, conditions, metadata, settings, version, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO {} (identifier, instance, items, conditions, metadata, settings, log, version, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, GREATEST($8, {CLOCK_VERSION}), $9)",
             self.table
         );
         let inserted = sqlx::query(&insert)
@@ -314,7 +337,8 @@ impl CartStorage for PostgresStorage {
                     .try_get::<Value, _>("settings")
                     .map_err(storage_error)?,
             )
-            .bind(version)
+            .bind(moved.try_get::<Value, _>("log").map_err(storage_error)?)
+            .bind(above)
             .bind(
                 moved
                     .try_get::<OffsetDateTime, _>("created_at")
@@ -405,7 +429,7 @@ impl CartStorage for PostgresStorage {
         op: &CartOp<'_>,
     ) -> Result<Modified, ModifyError> {
         if self.locking {
-            lock::locked_modify(&self.pool, &self.table, key, options, op).await
+            lock::locked_modify(self, key, options, op).await
         } else {
             optimistic_modify(self, key, options, op).await
         }

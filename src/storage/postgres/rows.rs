@@ -43,7 +43,16 @@ pub(super) struct Columns {
     conditions: Value,
     metadata: Value,
     settings: Value,
+    log: Value,
 }
+
+/// The fields of the document that make up the `log` column.
+const LOG_FIELDS: [&str; 2] = ["writes", "merged"];
+
+/// The database clock in microseconds: the first version of a cart created now, the same clock
+/// for every process, so that a cart deleted and created again starts above every version its
+/// earlier life reached.
+pub(super) const CLOCK_VERSION: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
 
 pub(super) fn to_columns(key: &CartKey, cart: &CartContents) -> Result<Columns, StorageError> {
     let corrupt = |message: String| StorageError::Corrupt {
@@ -60,11 +69,21 @@ pub(super) fn to_columns(key: &CartKey, cart: &CartContents) -> Result<Columns, 
     let items = take("items");
     let conditions = take("conditions");
     let metadata = take("metadata");
+    // A field the document leaves out (an empty log) stays out: the column's default `{}`.
+    let log = LOG_FIELDS
+        .iter()
+        .filter_map(|field| {
+            document
+                .remove(*field)
+                .map(|value| (field.to_string(), value))
+        })
+        .collect();
     Ok(Columns {
         items,
         conditions,
         metadata,
         settings: Value::Object(document),
+        log: Value::Object(log),
     })
 }
 
@@ -94,10 +113,12 @@ pub(super) fn from_row(
 }
 
 /// The row's document is put back together by Postgres and sent as text: one JSON parse
-/// here instead of four JSON values and a reassembly.
+/// here instead of five JSON values and a reassembly. Rows written before the `log` column
+/// existed keep their log in `settings`, which this reads just as well; their next write moves
+/// it.
 pub(super) fn select_sql(table: &str, suffix: &str) -> String {
     format!(
-        "SELECT (settings || jsonb_build_object('items', items, 'conditions', conditions, \
+        "SELECT (settings || log || jsonb_build_object('items', items, 'conditions', conditions, \
          'metadata', metadata))::text AS document, version, updated_at FROM {table} \
          WHERE identifier = $1 AND instance = $2{suffix}"
     )
@@ -122,8 +143,9 @@ where
     Ok(version.map(|v| v as u64))
 }
 
-/// The compare-and-set write, on a pool or inside a transaction. `Ok(None)`: the expected
-/// version did not match.
+/// The compare-and-set write, on a pool or inside a transaction, with the write log in the same
+/// statement. `Ok(None)`: the expected version did not match. A new cart starts at the database
+/// clock ([`CLOCK_VERSION`]).
 pub(super) async fn write<'e, E>(
     executor: E,
     table: &str,
@@ -137,12 +159,12 @@ where
     let query = match expected {
         Some(_) => format!(
             "UPDATE {table} SET items = $3, conditions = $4, metadata = $5, settings = $6, \
-             version = version + 1, updated_at = now() \
-             WHERE identifier = $1 AND instance = $2 AND version = $7 RETURNING version"
+             log = $7, version = version + 1, updated_at = now() \
+             WHERE identifier = $1 AND instance = $2 AND version = $8 RETURNING version"
         ),
         None => format!(
-            "INSERT INTO {table} (identifier, instance, items, conditions, metadata, settings, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1) \
+            "INSERT INTO {table} (identifier, instance, items, conditions, metadata, settings, log, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {CLOCK_VERSION}) \
              ON CONFLICT (identifier, instance) DO NOTHING RETURNING version"
         ),
     };
@@ -152,7 +174,8 @@ where
         .bind(columns.items)
         .bind(columns.conditions)
         .bind(columns.metadata)
-        .bind(columns.settings);
+        .bind(columns.settings)
+        .bind(columns.log);
     if let Some(expected) = expected {
         statement = statement.bind(expected as i64);
     }

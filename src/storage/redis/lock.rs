@@ -3,6 +3,8 @@
 //! The lock is `SET lock token NX PX`, so a holder that dies loses it after the lock timeout.
 //! Each holder locks with a random token and releases with a compare-and-delete script, so a
 //! holder whose lock expired and was taken over never releases the new holder's lock.
+//! The lock queues writers; it is not what keeps a change from being lost or applied twice:
+//! the compare-and-set save and the write ids are, as in optimistic mode.
 
 use std::time::Duration;
 
@@ -12,8 +14,8 @@ use fred::types::{Expiration, SetOptions, Value};
 use super::client::DRIVER;
 use super::store::Store;
 use crate::storage::{
-    CartKey, CartOp, Modified, ModifyError, ModifyOptions, StorageError, Versioned, backoff,
-    new_write_id,
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned,
+    backoff, committed_write, new_write_id,
 };
 
 /// How long a lock lives and how long a writer waits for one.
@@ -26,61 +28,29 @@ pub(super) struct Lock {
 impl Lock {
     /// `modify` under the cart's lock: load, apply, save, release.
     ///
+    /// Under the lock a save still meets writers that ignore it (a plain save, a swap) or a
+    /// writer whose lock expired, so a conflict is retried within the retry budget. Every attempt
+    /// stores its own write id, and after a save answered by a conflict or an error the stored
+    /// cart is checked for them: a save that committed although its answer was lost (the pool
+    /// re-sends it, and the copy conflicts) counts, and the change is not applied again.
+    /// `storage` is the storage `store` serves, for that check.
+    ///
     /// # Errors
     /// [`StorageError::Unavailable`] ("lock wait exceeded") when the lock is not free within the
-    /// lock wait; otherwise what loading, the operation or saving fail with.
+    /// lock wait; [`ModifyError::Conflict`] when conflicts outlast the retry budget; otherwise
+    /// what loading, the operation or saving fail with.
     pub(super) async fn modify(
         &self,
         store: &Store,
+        storage: &dyn CartStorage,
         key: &CartKey,
         options: &ModifyOptions,
         op: &CartOp<'_>,
     ) -> Result<Modified, ModifyError> {
         let lock_key = store.keys.lock(key);
         let token = format!("{:032x}", rand::random::<u128>());
-        let deadline = tokio::time::Instant::now() + self.wait;
-        let mut attempt = 0;
-        loop {
-            let taken: Value = store
-                .client
-                .timed(store.client.pool.set(
-                    lock_key.as_str(),
-                    token.as_str(),
-                    Some(Expiration::PX(self.timeout.as_millis() as i64)),
-                    Some(SetOptions::NX),
-                    false,
-                ))
-                .await?;
-            if !matches!(taken, Value::Null) {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(StorageError::Unavailable {
-                    driver: DRIVER,
-                    message: format!("lock wait exceeded ({:?}) for cart {key}", self.wait),
-                }
-                .into());
-            }
-            attempt += 1;
-            backoff(attempt.min(3)).await;
-        }
-        let result = async {
-            let current = store.load(key).await?;
-            let (cart, document, expected) = options.apply_encoded(current, op, &new_write_id())?;
-            match store.save_document(key, document, expected).await {
-                Ok(version) => Ok(Modified {
-                    cart: Versioned::new(cart, version),
-                    previous_version: expected,
-                    retries: 0,
-                }),
-                // Only a writer that ignores the lock (a plain save) can get here.
-                Err(StorageError::Conflict { current, .. }) => {
-                    Err(ModifyError::conflict(key, expected, current, 0))
-                }
-                Err(other) => Err(other.into()),
-            }
-        }
-        .await;
+        self.acquire(store, key, &lock_key, &token).await?;
+        let result = write(store, storage, key, options, op).await;
         let released = store
             .scripts
             .unlock
@@ -91,5 +61,90 @@ impl Lock {
             tracing::warn!(cart = %key, %error, "could not release a cart lock");
         }
         result
+    }
+
+    /// Takes the lock, waiting at most the lock wait.
+    async fn acquire(
+        &self,
+        store: &Store,
+        key: &CartKey,
+        lock_key: &str,
+        token: &str,
+    ) -> Result<(), StorageError> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let mut attempt = 0;
+        loop {
+            let taken: Value = store
+                .client
+                .timed(store.client.pool.set(
+                    lock_key,
+                    token,
+                    Some(Expiration::PX(self.timeout.as_millis() as i64)),
+                    Some(SetOptions::NX),
+                    false,
+                ))
+                .await?;
+            if !matches!(taken, Value::Null) {
+                return Ok(());
+            }
+            // A `SET NX` re-sent by the pool after a dropped connection answers nil although
+            // its first copy took the lock: the token tells.
+            let holder: Option<String> =
+                store.client.timed(store.client.pool.get(lock_key)).await?;
+            if holder.as_deref() == Some(token) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StorageError::Unavailable {
+                    driver: DRIVER,
+                    message: format!("lock wait exceeded ({:?}) for cart {key}", self.wait),
+                });
+            }
+            attempt += 1;
+            backoff(attempt.min(3)).await;
+        }
+    }
+}
+
+/// The read-modify-write done while holding the lock.
+async fn write(
+    store: &Store,
+    storage: &dyn CartStorage,
+    key: &CartKey,
+    options: &ModifyOptions,
+    op: &CartOp<'_>,
+) -> Result<Modified, ModifyError> {
+    let deadline = options.deadline();
+    let mut write_ids = Vec::new();
+    let mut retries = 0;
+    loop {
+        let current = store.load(key).await?;
+        let write_id = new_write_id();
+        let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
+        write_ids.push(write_id);
+        let committed = |stored| Modified {
+            cart: stored,
+            previous_version: expected,
+            retries,
+        };
+        match store.save_document(key, document, expected).await {
+            Ok(version) => return Ok(committed(Versioned::new(cart, version))),
+            Err(StorageError::Conflict { current, .. }) => {
+                if let Some(stored) = committed_write(storage, key, &write_ids).await {
+                    return Ok(committed(stored));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ModifyError::conflict(key, expected, current, retries));
+                }
+                retries += 1;
+                backoff(retries).await;
+            }
+            Err(error) => {
+                return match committed_write(storage, key, &write_ids).await {
+                    Some(stored) => Ok(committed(stored)),
+                    None => Err(error.into()),
+                };
+            }
+        }
     }
 }

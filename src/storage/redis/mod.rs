@@ -15,9 +15,22 @@
 //! A load is one `HMGET`. A compare-and-set save is one Lua script (`EVALSHA`; after a
 //! `SCRIPT FLUSH` the script is loaded again and the call repeated) that checks the version,
 //! writes the document with version + 1, refreshes the TTL and records the instance. `delete`,
-//! `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic. On Redis
+//! `delete_at`, `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic. On Redis
 //! Cluster, `swap_identifier` between two identifiers touches two slots and is refused
 //! (`CROSSSLOT`); everything else works there.
+//!
+//! # Versions
+//! A new cart starts at the Redis server's clock in microseconds (`TIME`), not at 1, and each
+//! write adds one. A cart created again after a delete or an expiry therefore starts above every
+//! version its earlier life reached, and a writer that read the earlier cart conflicts instead of
+//! overwriting the new one. The server's clock, not the process's: every process writing a cart
+//! counts on the same clock. A swap gives the moved cart a version above the moved one, the
+//! replaced one and the clock.
+//!
+//! # Exactly once
+//! The pool re-sends a command once after a dropped connection, so a save may reach Redis twice.
+//! The second copy conflicts (the first one bumped the version), and the write id the first one
+//! stored in the cart tells `modify`, optimistic or locking, that the change is already in.
 //!
 //! # TTL
 //! Every write sets the cart's TTL (default one day); [`RedisStorage::with_ttl_refresh_on_read`] makes
@@ -252,6 +265,10 @@ impl CartStorage for RedisStorage {
         self.store.delete(key).await
     }
 
+    async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
+        self.store.delete_at(key, version).await
+    }
+
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
         self.store.instances(identifier).await
     }
@@ -280,7 +297,7 @@ impl CartStorage for RedisStorage {
         op: &CartOp<'_>,
     ) -> Result<Modified, ModifyError> {
         if self.locking {
-            self.lock.modify(&self.store, key, options, op).await
+            self.lock.modify(&self.store, self, key, options, op).await
         } else {
             optimistic_modify(self, key, options, op).await
         }

@@ -139,6 +139,24 @@ impl Store {
         Ok(as_i64(&deleted).unwrap_or(0) > 0)
     }
 
+    /// Deletes the cart only while it is at `version`, in one script.
+    pub(super) async fn delete_at(
+        &self,
+        key: &CartKey,
+        version: u64,
+    ) -> Result<bool, StorageError> {
+        let deleted = self
+            .scripts
+            .delete_at
+            .run(
+                &self.client,
+                vec![self.keys.cart(key), self.keys.set(key.identifier())],
+                vec![version.to_string(), self.keys.instance(key.instance())],
+            )
+            .await?;
+        Ok(as_i64(&deleted).unwrap_or(0) > 0)
+    }
+
     pub(super) async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
         let live = self
             .scripts

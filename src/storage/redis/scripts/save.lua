@@ -1,5 +1,11 @@
 -- Compare-and-set write of one cart: writes the document only if the stored version is the one
 -- the caller read, bumps the version, refreshes the TTL and records the instance.
+-- A new cart starts at the server's clock in microseconds, not at 1: a cart created after a DEL
+-- or an expiry then starts above every version its earlier life reached (each write costs a
+-- round trip, so no cart gains a version per microsecond), and a writer still holding one of
+-- those versions conflicts instead of overwriting the new cart. The server's clock, so that
+-- every process writing the cart counts on one clock.
+-- Versions travel as strings: Redis may print a large Lua number in exponent notation.
 -- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
 -- ARGV[1]: the expected version ('' when the cart must not exist yet); ARGV[2]: the document;
 -- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds.
@@ -11,9 +17,15 @@ if ARGV[1] == '' then
 elseif current ~= ARGV[1] then
   return {0, tonumber(current) or -1}
 end
-local version = (tonumber(current) or 0) + 1
+local version
+if current then
+  version = string.format('%d', tonumber(current) + 1)
+else
+  local now = redis.call('TIME')
+  version = now[1] .. string.format('%06d', tonumber(now[2]))
+end
 redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2], 't', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return {1, version}
+return {1, tonumber(version)}

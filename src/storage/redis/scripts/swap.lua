@@ -1,6 +1,9 @@
--- Moves one cart instance from one identifier to another, replacing the target's cart; the
--- moved cart's version ends above both old versions so no earlier reader can overwrite it.
+-- Moves one cart instance from one identifier to another, replacing the target's cart. The
+-- moved cart's version ends above both old versions and above the server's clock in
+-- microseconds, so neither a reader of the moved cart, nor of the replaced one, nor of a cart
+-- the target had before an expiry or a delete, can overwrite it.
 -- Moving a cart onto itself only bumps its version and TTL.
+-- Versions travel as strings: Redis may print a large Lua number in exponent notation.
 -- KEYS[1]: the source cart hash; KEYS[2]: the source instance set;
 -- KEYS[3]: the target cart hash; KEYS[4]: the target instance set.
 -- ARGV[1]: the encoded instance; ARGV[2]: the TTL in milliseconds; ARGV[3]: now, unix seconds.
@@ -14,8 +17,10 @@ if KEYS[1] == KEYS[3] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
+local now = redis.call('TIME')
+local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local replaced = tonumber(redis.call('HGET', KEYS[3], 'v')) or 0
-local version = math.max(tonumber(moved[1]), replaced) + 1
+local version = string.format('%d', math.max(tonumber(moved[1]), replaced, clock) + 1)
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'v', version, 'd', moved[2], 't', ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])

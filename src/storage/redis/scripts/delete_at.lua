@@ -1,0 +1,13 @@
+-- Deletes one cart only while it is at the version the caller names, so a write that landed
+-- after the caller read the cart is never deleted with it.
+-- The instance leaves the set when the cart went, or was already gone; a cart kept at another
+-- version keeps its instance.
+-- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
+-- ARGV[1]: the version to delete; ARGV[2]: the encoded instance.
+-- Returns 1 if the cart was deleted, else 0.
+
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SREM', KEYS[2], ARGV[2])
+if not current then return 0 end
+return redis.call('DEL', KEYS[1])
