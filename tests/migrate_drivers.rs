@@ -1,17 +1,22 @@
 //! Moving 10 000 carts between real drivers: memory → Redis, Redis → Postgres, Postgres → Redis.
 //! Every cart's items, conditions, metadata and totals survive; a re-run copies nothing; a dry run
-//! writes nothing; a newer target cart is left alone.
+//! writes nothing; a newer target cart is left alone. Then the races of a move on the real
+//! drivers: a copy against writers in the target, and reads against deletes during dual writes.
 
 mod common;
 
-// `support`: the name this file's body uses for `common::process`.
-use common::{pg, process, redis};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum_cart::cart::Rule;
-use axum_cart::storage::{CartKey, CartStorage, CopyOptions, copy_carts};
+use axum_cart::storage::{
+    CartKey, CartStorage, CopyOptions, DualWriteStorage, ModifyOptions, copy_carts, new_write_id,
+};
 use axum_cart::{
     CartContents, CartItem, Condition, ConditionTarget, Currency, MemoryStorage, Money,
 };
+use common::{pg, process, redis};
+use futures_util::StreamExt;
 
 const CARTS: usize = 10_000;
 
@@ -44,6 +49,9 @@ fn cart(i: usize) -> CartContents {
     cart.add_shipping("ground", "+4.99").unwrap();
     cart.set_metadata("source", serde_json::json!({"campaign": i % 7}))
         .unwrap();
+    // As every write of this crate does (fixed, so that `cart(i)` is the same cart every time):
+    // the copy decides by these ids.
+    cart.record_write(format!("fill-{i}"));
     cart
 }
 
@@ -60,7 +68,6 @@ where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    use futures_util::StreamExt;
     futures_util::stream::iter(0..CARTS)
         .for_each_concurrent(32, each)
         .await;
@@ -94,9 +101,10 @@ async fn check_move(from: &dyn CartStorage, to: &dyn CartStorage, run: &str) {
         "a dry run writes nothing"
     );
 
-    // A target cart written after the source's copy is newer, and must survive the move.
+    // A target cart written after it received the source's cart is newer, and must survive the
+    // move (whatever the two backends' clocks say).
     let newer = key(run, 3);
-    let mut theirs = CartContents::new(Currency::USD);
+    let mut theirs = from.load(&newer).await.unwrap().unwrap().value;
     theirs
         .add(CartItem::new(
             "kept",
@@ -105,17 +113,7 @@ async fn check_move(from: &dyn CartStorage, to: &dyn CartStorage, run: &str) {
             1,
         ))
         .unwrap();
-    // updated_at has second resolution in some drivers: make sure the target is strictly newer.
-    let source_at = from
-        .load(&newer)
-        .await
-        .unwrap()
-        .unwrap()
-        .updated_at
-        .unwrap();
-    while time::OffsetDateTime::now_utc().unix_timestamp() <= source_at.unix_timestamp() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    theirs.record_write(new_write_id());
     to.save(&newer, &theirs, None).await.unwrap();
 
     let report = copy_carts(
@@ -173,6 +171,182 @@ async fn ten_thousand_carts_redis_to_postgres_and_postgres_to_redis() {
     let postgres_only = pg::fresh_storage().await;
     fill(&postgres_only, "p2r").await;
     check_move(&postgres_only, &back, "p2r").await;
+}
+
+/// Carts of the concurrency runs below: fewer than a full move, as each does real round trips.
+const RACED: usize = 300;
+
+/// `cart(i)` after one more write, as the old driver holds it while the new one may still hold
+/// `cart(i)`.
+fn moved_on(i: usize) -> CartContents {
+    let mut cart = cart(i);
+    cart.add(CartItem::new(
+        "more",
+        "More",
+        Money::from_minor(300, Currency::USD),
+        2,
+    ))
+    .unwrap();
+    cart.record_write(format!("more-{i}"));
+    cart
+}
+
+/// Postgres → Redis while a writer adds to every cart in Redis: the copy replaces earlier
+/// states and creates missing carts with compare-and-set, so every unit a writer committed is
+/// still there at the end, whichever of the two got to the cart first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copying_while_writers_change_the_target_loses_no_write() {
+    let old = pg::fresh_storage().await;
+    let new = redis::fresh_storage().await;
+    let run = "race";
+    futures_util::stream::iter(0..RACED)
+        .for_each_concurrent(32, |i| {
+            let (old, new) = (&old, &new);
+            async move {
+                old.save(&key(run, i), &moved_on(i), None).await.unwrap();
+                // Half the carts are in the target at an earlier state, half are not there yet.
+                if i % 2 == 0 {
+                    new.save(&key(run, i), &cart(i), None).await.unwrap();
+                }
+            }
+        })
+        .await;
+
+    const WRITES: u32 = 3;
+    let options = ModifyOptions {
+        // A writer never gives up here, so what is missing at the end was lost, not refused.
+        retry_budget: std::time::Duration::from_secs(60),
+        ..ModifyOptions::default()
+    };
+    let writers = tokio::spawn({
+        let (new, options) = (new.clone(), options.clone());
+        async move {
+            futures_util::stream::iter(0..RACED)
+                .for_each_concurrent(32, |i| {
+                    let (new, options) = (&new, &options);
+                    async move {
+                        for _ in 0..WRITES {
+                            let add = |cart: &mut CartContents| {
+                                cart.add(CartItem::new(
+                                    "writer",
+                                    "Writer's",
+                                    Money::from_minor(100, Currency::USD),
+                                    1,
+                                ))
+                                .map(|_| ())
+                            };
+                            new.modify(&key(run, i), options, &add).await.unwrap();
+                        }
+                    }
+                })
+                .await;
+        }
+    });
+    let report = copy_carts(
+        &old,
+        &new,
+        CopyOptions {
+            batch_size: 50,
+            ..CopyOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    writers.await.unwrap();
+
+    assert_eq!(report.scanned as usize, RACED);
+    assert_eq!(
+        report.copied as usize
+            + report.unchanged as usize
+            + report.target_newer.len()
+            + report.failed.len(),
+        RACED
+    );
+    let mut lost_units = 0;
+    let mut copy_missing = Vec::new();
+    for i in 0..RACED {
+        let stored = new.load(&key(run, i)).await.unwrap().unwrap();
+        lost_units += WRITES - stored.value.get("writer").map_or(0, |item| item.quantity());
+        // A cart the copy did not report as left alone (or failed) holds the source's write.
+        let left_alone = report.target_newer.contains(&key(run, i))
+            || report
+                .failed
+                .iter()
+                .any(|(failed, _)| *failed == key(run, i));
+        if !left_alone && !stored.value.has_write(&format!("more-{i}")) {
+            copy_missing.push(i);
+        }
+    }
+    assert_eq!(
+        lost_units, 0,
+        "units the writers committed and the copy overwrote"
+    );
+    assert_eq!(copy_missing, Vec::<usize>::new());
+}
+
+/// Redis (new) and Postgres (old) behind a dual-write storage in two processes: one reads every
+/// cart (copying it from Postgres on the way) while the other deletes it. No read that starts
+/// after a delete answered finds the cart, and no cart is left in either driver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_during_dual_write_never_comes_back_with_real_drivers() {
+    let old = pg::fresh_storage().await;
+    let new = redis::fresh_storage().await;
+    let run = "deleted";
+    futures_util::stream::iter(0..RACED)
+        .for_each_concurrent(32, |i| {
+            let old = &old;
+            async move {
+                old.save(&key(run, i), &cart(i), None).await.unwrap();
+            }
+        })
+        .await;
+    let reader = DualWriteStorage::new(Arc::new(new.clone()), Arc::new(old.clone()));
+    let deleter = DualWriteStorage::new(Arc::new(new.clone()), Arc::new(old.clone()));
+
+    let resurrected = AtomicUsize::new(0);
+    futures_util::stream::iter(0..RACED)
+        .for_each_concurrent(16, |i| {
+            let (reader, deleter, resurrected) = (&reader, &deleter, &resurrected);
+            async move {
+                let deleted = AtomicBool::new(false);
+                let reads = async {
+                    for _ in 0..6 {
+                        let after_delete = deleted.load(Ordering::SeqCst);
+                        let found = reader.load(&key(run, i)).await.unwrap();
+                        if after_delete && found.is_some() {
+                            resurrected.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                };
+                let delete = async {
+                    tokio::task::yield_now().await;
+                    deleter.delete(&key(run, i)).await.unwrap();
+                    deleted.store(true, Ordering::SeqCst);
+                };
+                tokio::join!(reads, delete);
+            }
+        })
+        .await;
+
+    assert_eq!(
+        resurrected.load(Ordering::Relaxed),
+        0,
+        "reads after a delete found the cart"
+    );
+    let mut left = Vec::new();
+    for i in 0..RACED {
+        let key = key(run, i);
+        if reader.load(&key).await.unwrap().is_some()
+            || deleter.load(&key).await.unwrap().is_some()
+            || new.load(&key).await.unwrap().is_some()
+            || old.load(&key).await.unwrap().is_some()
+        {
+            left.push(i);
+        }
+    }
+    assert_eq!(left, Vec::<usize>::new(), "deleted carts still stored");
+    assert_eq!(reader.old_failures() + deleter.old_failures(), 0);
 }
 
 #[test]

@@ -1124,7 +1124,8 @@ pub async fn odd_identifiers_round_trip(storage: &dyn CartStorage) {
     );
 }
 
-/// `scan` visits every cart of [`odd_keys`] exactly once, with its identifier and instance intact.
+/// `scan` visits every cart with an unusual identifier (`:`, braces, `%`, `_`, `*`, `/`,
+/// unicode, prefix pairs) exactly once, with its identifier and instance intact.
 pub async fn scan_visits_odd_identifiers_once(storage: &dyn CartStorage) {
     let driver = storage.driver();
     let base = fresh_identifier("odd-scan");

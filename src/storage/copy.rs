@@ -44,7 +44,9 @@ pub struct CopyReport {
     pub copied: u64,
     /// Carts already identical in the target.
     pub unchanged: u64,
-    /// Carts left alone because the target's copy is newer than the source's.
+    /// Carts left alone because the target holds writes the source lacks: the target was
+    /// written after receiving the source's last write, or each has writes the other does not
+    /// know (see [`copy_carts`]).
     pub target_newer: Vec<CartKey>,
     /// Carts that vanished from the source between the scan and the read.
     pub vanished: u64,
@@ -60,31 +62,56 @@ impl CopyReport {
 }
 
 /// What to do with one cart.
+#[derive(Debug, PartialEq)]
 enum Decision {
     Copy { expected: Option<u64> },
     Unchanged,
     TargetNewer,
 }
 
-fn decide(source: &Versioned<CartContents>, target: Option<&Versioned<CartContents>>) -> Decision {
+/// Decides by the carts' write ids, never by their timestamps: the clocks of two backends say
+/// nothing about which write came last.
+fn decide(source: &CartContents, target: Option<&Versioned<CartContents>>) -> Decision {
     let Some(target) = target else {
         return Decision::Copy { expected: None };
     };
-    if target.value == source.value {
+    let stored = &target.value;
+    if stored == source {
         return Decision::Unchanged;
     }
-    match (target.updated_at, source.updated_at) {
-        (Some(target_at), Some(source_at)) if target_at > source_at => Decision::TargetNewer,
-        _ => Decision::Copy {
+    match (source.write_ids().last(), stored.write_ids().last()) {
+        (Some(source_last), Some(target_last)) if source_last == target_last => Decision::Unchanged,
+        // The target was written after it received the source's last write.
+        (Some(source_last), _) if stored.has_write(source_last) => Decision::TargetNewer,
+        // The target is an earlier state of the source's cart, or predates write ids.
+        (_, None) => Decision::Copy {
             expected: Some(target.version),
         },
+        (_, Some(target_last)) if source.has_write(target_last) => Decision::Copy {
+            expected: Some(target.version),
+        },
+        // Each has writes the other lacks (the target was written while the source could not
+        // be read, or too many writes apart to tell): overwriting would lose the target's.
+        _ => Decision::TargetNewer,
     }
 }
 
 /// Copies every cart (items, conditions, metadata) from `from` to `to`, a page at a time through
-/// `from`'s [`CartStorage::scan`]. Idempotent: a cart already identical in the target is not
-/// written again, and a target cart newer than the source (by `updated_at`) is left alone and
-/// reported. A cart that fails is reported and the copy goes on; a failing scan stops it.
+/// `from`'s [`CartStorage::scan`]. A cart that fails is reported and the copy goes on; a failing
+/// scan stops it.
+///
+/// Which cart wins is decided by the write ids the carts carry
+/// ([`CartContents::write_ids`]), never by timestamps of different backends:
+/// - a target cart with the source's last write id is unchanged (a re-run copies nothing);
+/// - a target cart that holds the source's last write among its writes is newer and left alone,
+///   and so is one with writes the source does not know of (reported in
+///   [`CopyReport::target_newer`]);
+/// - a missing target cart, or one the source's writes descend from (or that has no write ids),
+///   is written with compare-and-set against the version just read, so a writer that changes
+///   the target meanwhile makes the copy conflict and decide again, never lose its write;
+/// - a cart created in the target is checked against the source once more: when the source
+///   cart went (a delete through a [`DualWriteStorage`](super::DualWriteStorage)) or changed
+///   meanwhile, the copy is taken back with [`CartStorage::delete_at`] and decided again.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -200,24 +227,118 @@ async fn copy_all(
     report.target_newer.sort();
 }
 
+/// Rounds of deciding and writing one cart before it is reported as failed: each round lost to
+/// a writer changing the source or the target in between.
+const COPY_ATTEMPTS: u32 = 5;
+
 async fn copy_one(
     from: &dyn CartStorage,
     to: &dyn CartStorage,
     key: &CartKey,
     dry_run: bool,
 ) -> Result<Outcome, StorageError> {
-    let Some(source) = from.load(key).await? else {
-        return Ok(Outcome::Vanished);
-    };
-    let target = to.load(key).await?;
-    Ok(match decide(&source, target.as_ref()) {
-        Decision::Unchanged => Outcome::Unchanged,
-        Decision::TargetNewer => Outcome::TargetNewer,
-        Decision::Copy { expected } => {
-            if !dry_run {
-                to.save(key, &source.value, expected).await?;
-            }
-            Outcome::Copied
+    let mut attempt = 0;
+    loop {
+        let Some(source) = from.load(key).await? else {
+            return Ok(Outcome::Vanished);
+        };
+        let target = to.load(key).await?;
+        let expected = match decide(&source.value, target.as_ref()) {
+            Decision::Unchanged => return Ok(Outcome::Unchanged),
+            Decision::TargetNewer => return Ok(Outcome::TargetNewer),
+            Decision::Copy { expected } => expected,
+        };
+        if dry_run {
+            return Ok(Outcome::Copied);
         }
-    })
+        match to.save(key, &source.value, expected).await {
+            Ok(version) => {
+                if expected.is_some() || still_there(from, key, source.version).await? {
+                    return Ok(Outcome::Copied);
+                }
+                // The source cart went or changed while the copy landed: a deleted cart must
+                // not come back. A writer that already built on the copy keeps its cart.
+                to.delete_at(key, version).await?;
+            }
+            Err(StorageError::Conflict { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        attempt += 1;
+        if attempt >= COPY_ATTEMPTS {
+            return Err(StorageError::Backend {
+                driver: to.driver(),
+                message: format!("the cart kept changing during {COPY_ATTEMPTS} copy attempts"),
+            });
+        }
+        super::backoff(attempt).await;
+    }
+}
+
+/// Whether `from` still holds `key` at `version`.
+async fn still_there(
+    from: &dyn CartStorage,
+    key: &CartKey,
+    version: u64,
+) -> Result<bool, StorageError> {
+    Ok(from
+        .load(key)
+        .await?
+        .is_some_and(|stored| stored.version == version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cart::{CartItem, Currency, Money};
+
+    fn written(cart: &CartContents, sku: &str, write_id: &str) -> CartContents {
+        let mut next = cart.clone();
+        next.add(CartItem::new(
+            sku,
+            "Thing",
+            Money::from_minor(100, Currency::USD),
+            1,
+        ))
+        .unwrap();
+        next.record_write(write_id);
+        next
+    }
+
+    fn at(cart: &CartContents, version: u64) -> Versioned<CartContents> {
+        Versioned::new(cart.clone(), version)
+    }
+
+    #[test]
+    fn decides_by_write_ids_alone() {
+        let base = written(&CartContents::new(Currency::USD), "a", "w1");
+        let source = written(&base, "b", "w2");
+        let copy = Decision::Copy { expected: Some(40) };
+        assert_eq!(decide(&source, None), Decision::Copy { expected: None });
+        assert_eq!(decide(&source, Some(&at(&source, 40))), Decision::Unchanged);
+        // The target received the source's last write, then one more.
+        let target_on_top = written(&source, "c", "w3");
+        assert_eq!(
+            decide(&source, Some(&at(&target_on_top, 40))),
+            Decision::TargetNewer
+        );
+        // The target is an earlier state of the source's cart.
+        assert_eq!(decide(&source, Some(&at(&base, 40))), copy);
+        // Went apart after `base`: neither may overwrite the other.
+        let apart = written(&base, "d", "w4");
+        assert_eq!(
+            decide(&source, Some(&at(&apart, 40))),
+            Decision::TargetNewer
+        );
+        // A target written before carts recorded their writes is replaced.
+        let mut legacy = CartContents::new(Currency::USD);
+        legacy
+            .add(CartItem::new(
+                "z",
+                "Old",
+                Money::from_minor(1, Currency::USD),
+                1,
+            ))
+            .unwrap();
+        assert_eq!(decide(&source, Some(&at(&legacy, 40))), copy);
+    }
 }
