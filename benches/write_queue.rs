@@ -29,7 +29,7 @@ fn manager(runtime: &tokio::runtime::Runtime, write_queue: bool) -> CartManager 
         let cart = manager.cart(CART, "default").unwrap();
         for _ in 0..4 {
             for line in 0..LINES {
-                cart.add(item(line)).await.unwrap();
+                cart.add_priced(item(line)).await.unwrap();
             }
         }
     });
@@ -66,7 +66,7 @@ fn uncontended_writes(c: &mut Criterion) {
                 async move {
                     // A fresh handle per change, as a request or a worker has.
                     let cart = manager.cart(CART, "default").unwrap();
-                    black_box(cart.add(item).await.unwrap())
+                    black_box(cart.add_priced(item).await.unwrap())
                 }
             })
         });

@@ -20,7 +20,8 @@ use axum::extract::Json;
 use axum::routing::{get, post};
 use axum::{Router, http::StatusCode};
 use axum_cart::{
-    Cart, CartConfig, CartContents, CartError, CartLayer, CartView, Currency, ItemInput, Limits,
+    Cart, CartConfig, CartContents, CartError, CartLayer, CartView, Currency, Limits,
+    PricedItemInput,
 };
 use serde_json::Value;
 use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
@@ -33,8 +34,11 @@ async fn lib_show(cart: Cart) -> Result<Json<CartView>, CartError> {
     Ok(Json(cart.view().await?))
 }
 
-async fn lib_add(cart: Cart, Json(item): Json<ItemInput>) -> Result<Json<CartView>, CartError> {
-    cart.add_input(item).await?;
+async fn lib_add(
+    cart: Cart,
+    Json(item): Json<PricedItemInput>,
+) -> Result<Json<CartView>, CartError> {
+    cart.add_priced_input(item).await?;
     Ok(Json(cart.view().await?))
 }
 
@@ -74,7 +78,7 @@ async fn manual_show(session: Session) -> Result<Json<CartView>, (StatusCode, St
 
 async fn manual_add(
     session: Session,
-    Json(item): Json<ItemInput>,
+    Json(item): Json<PricedItemInput>,
 ) -> Result<Json<CartView>, (StatusCode, String)> {
     let mut cart = manual_load(&session).await?;
     let item = item
@@ -117,7 +121,10 @@ fn parse_document(document: Option<String>) -> Result<CartContents, (StatusCode,
     }
 }
 
-fn add_item(cart: &mut CartContents, item: ItemInput) -> Result<String, (StatusCode, String)> {
+fn add_item(
+    cart: &mut CartContents,
+    item: PricedItemInput,
+) -> Result<String, (StatusCode, String)> {
     let item = item
         .into_item(cart.currency())
         .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
@@ -151,7 +158,7 @@ mod manual_redis {
     pub async fn add(
         axum::extract::State(pool): axum::extract::State<Pool>,
         session: Session,
-        Json(item): Json<ItemInput>,
+        Json(item): Json<PricedItemInput>,
     ) -> Result<Json<CartView>, (StatusCode, String)> {
         let key = format!("manual:{}", manual_identifier(&session).await?);
         let document: Option<String> = pool.get(key.as_str()).await.map_err(unavailable)?;
@@ -201,7 +208,7 @@ mod manual_pg {
     pub async fn add(
         axum::extract::State(pool): axum::extract::State<PgPool>,
         session: Session,
-        Json(item): Json<ItemInput>,
+        Json(item): Json<PricedItemInput>,
     ) -> Result<Json<CartView>, (StatusCode, String)> {
         let id = manual_identifier(&session).await?;
         let document: Option<String> = sqlx::query_scalar(

@@ -28,7 +28,7 @@ use axum::{Json, Router};
 use axum_cart::storage::ScanPage;
 use axum_cart::storage::{CartKey, CartStorage, StorageError, Versioned, initial_version};
 use axum_cart::{
-    Cart, CartConfig, CartContents, CartError, CartLayer, CartView, CookieConfig, ItemInput,
+    Cart, CartConfig, CartContents, CartError, CartLayer, CartView, CookieConfig, PricedItemInput,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -299,8 +299,8 @@ async fn view(cart: Cart) -> Result<Json<CartView>, CartError> {
     Ok(Json(cart.view().await?))
 }
 
-async fn add(cart: Cart, Json(item): Json<ItemInput>) -> Result<Json<CartView>, CartError> {
-    cart.add_input(item).await?;
+async fn add(cart: Cart, Json(item): Json<PricedItemInput>) -> Result<Json<CartView>, CartError> {
+    cart.add_priced_input(item).await?;
     Ok(Json(cart.view().await?))
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cart::{Currency, Limits, MergeStrategy, RoundingMode};
+use crate::catalog::{Catalog, PricePolicy, Pricing, Promotions};
 use crate::event::CartEvent;
 use crate::identify::{CookieConfig, IdentifierMode, UserResolver};
 use crate::storage::{CartStorage, DEFAULT_RETRY_BUDGET, DEFAULT_SESSION_KEY};
@@ -72,8 +73,16 @@ pub struct CartConfig {
     pub(crate) retry_budget: Duration,
     pub(crate) write_queue: bool,
     pub(crate) max_instance_length: usize,
+    pub(crate) max_instances: usize,
+    pub(crate) catalog: Option<Arc<dyn Catalog>>,
+    pub(crate) promotions: Option<Arc<dyn Promotions>>,
+    pub(crate) price_policy: PricePolicy,
+    pub(crate) max_price_age: Option<Duration>,
     pub(crate) listeners: Vec<EventListener>,
 }
+
+/// The default for `CartConfig::with_max_instances`.
+pub(crate) const DEFAULT_MAX_INSTANCES: usize = 16;
 
 impl Default for CartConfig {
     fn default() -> Self {
@@ -90,6 +99,11 @@ impl Default for CartConfig {
             retry_budget: DEFAULT_RETRY_BUDGET,
             write_queue: true,
             max_instance_length: 64,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            catalog: None,
+            promotions: None,
+            price_policy: PricePolicy::default(),
+            max_price_age: None,
             listeners: Vec::new(),
         }
     }
@@ -107,6 +121,11 @@ impl std::fmt::Debug for CartConfig {
             .field("merge_strategy", &self.merge_strategy)
             .field("retry_budget", &self.retry_budget)
             .field("write_queue", &self.write_queue)
+            .field("max_instances", &self.max_instances)
+            .field("catalog", &self.catalog.is_some())
+            .field("promotions", &self.promotions.is_some())
+            .field("price_policy", &self.price_policy)
+            .field("max_price_age", &self.max_price_age)
             .field("listeners", &self.listeners.len())
             .finish()
     }
@@ -263,6 +282,63 @@ impl CartConfig {
     pub fn with_max_instance_length(mut self, length: usize) -> Self {
         self.max_instance_length = length;
         self
+    }
+
+    /// At most this many instances per identifier (default 16): a change that would create one
+    /// more answers a limit error for `instances` and stores nothing. Only changes that create a
+    /// cart are checked, so existing carts cost nothing.
+    pub fn with_max_instances(mut self, max: usize) -> Self {
+        self.max_instances = max;
+        self
+    }
+
+    /// Where prices come from: [`Cart::add_product`](crate::Cart::add_product) takes name and
+    /// unit price from it, and reads re-price catalogue lines as the price policy says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::{CartConfig, Currency, MemoryCatalog, Money, PricePolicy};
+    ///
+    /// let catalog = MemoryCatalog::new().with_product("pen", "Brass pen", Money::parse("0.99", Currency::USD)?);
+    /// let config = CartConfig::new()
+    ///     .with_catalog(catalog)
+    ///     .with_price_policy(PricePolicy::KeepSnapshot)
+    ///     .with_max_price_age(std::time::Duration::from_secs(24 * 3600));
+    /// # Ok::<(), axum_cart::cart::Error>(())
+    /// ```
+    pub fn with_catalog(mut self, catalog: impl Catalog) -> Self {
+        self.catalog = Some(Arc::new(catalog));
+        self
+    }
+
+    /// Where discount codes come from: [`Cart::apply_code`](crate::Cart::apply_code) adds the
+    /// condition a code stands for.
+    pub fn with_promotions(mut self, promotions: impl Promotions) -> Self {
+        self.promotions = Some(Arc::new(promotions));
+        self
+    }
+
+    /// What a read does when a catalogue price moved (default
+    /// [`PricePolicy::RepriceWithNotice`]).
+    pub fn with_price_policy(mut self, policy: PricePolicy) -> Self {
+        self.price_policy = policy;
+        self
+    }
+
+    /// A catalogue line priced longer ago than `age` is re-priced on read, even under
+    /// [`PricePolicy::KeepSnapshot`] (no maximum by default).
+    pub fn with_max_price_age(mut self, age: Duration) -> Self {
+        self.max_price_age = Some(age);
+        self
+    }
+
+    /// The price policy and maximum price age, together.
+    pub(crate) fn pricing(&self) -> Pricing {
+        Pricing {
+            policy: self.price_policy,
+            max_age: self.max_price_age,
+        }
     }
 
     /// Calls `listener` after each committed change (never for a change that failed).

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::cart;
+use crate::catalog::CatalogError;
 use crate::storage::{ConflictInfo, ModifyError, StorageError};
 
 /// What went wrong with a cart operation.
@@ -57,9 +58,25 @@ pub enum CartError {
         "this cart configuration needs a tower-sessions Session: add a SessionManagerLayer outside (after) the CartLayer"
     )]
     MissingSession,
-    /// The operation needs a request (a session-driver cart opened from a background worker).
+    /// The operation needs a request (a session-driver cart opened from a background worker),
+    /// or a part the configuration lacks (a catalogue, promotions).
     #[error("{0}")]
     Unsupported(String),
+    /// The catalogue does not sell this product.
+    #[error("no product `{id}` in the catalogue")]
+    ProductNotFound {
+        /// The product id asked for.
+        id: String,
+    },
+    /// A discount code that is unknown, or whose rules do not hold for the cart now.
+    #[error("the code `{code}` is not valid for this cart")]
+    InvalidCode {
+        /// The code as sent.
+        code: String,
+    },
+    /// The catalogue or promotions backend failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 impl CartError {
@@ -91,6 +108,9 @@ impl CartError {
             CartError::MissingLayer => "missing_cart_layer",
             CartError::MissingSession => "missing_session_layer",
             CartError::Unsupported(_) => "unsupported",
+            CartError::ProductNotFound { .. } => "product_not_found",
+            CartError::InvalidCode { .. } => "invalid_code",
+            CartError::Catalog(_) => "catalog_unavailable",
         }
     }
 
@@ -101,7 +121,9 @@ impl CartError {
             CartError::Domain(_) => StatusCode::UNPROCESSABLE_ENTITY,
             CartError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             CartError::Conflict(_) => StatusCode::CONFLICT,
-            CartError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CartError::Storage(_) | CartError::Catalog(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CartError::ProductNotFound { .. } => StatusCode::NOT_FOUND,
+            CartError::InvalidCode { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             CartError::MissingLayer | CartError::MissingSession | CartError::Unsupported(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -110,7 +132,12 @@ impl CartError {
 
     /// The JSON body this error answers with.
     pub fn body(&self) -> Value {
-        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        let message = match self {
+            // The backend's text is for the log line, not for the client.
+            CartError::Catalog(_) => "the catalogue is unavailable".to_owned(),
+            _ => self.to_string(),
+        };
+        let mut body = json!({ "error": self.code(), "message": message });
         if let Some(field) = self.field() {
             body["field"] = json!(field);
         }

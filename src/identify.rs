@@ -60,10 +60,29 @@ impl Default for IdentifierMode {
     }
 }
 
+/// The fewest bytes a text signing secret may have. The whole secret is hashed into the key, so
+/// a longer one is fine and every byte of it counts.
+pub(crate) const MIN_COOKIE_SECRET_BYTES: usize = 64;
+
+/// The 64-byte signing key of a secret of any length: SHA-512 of the whole secret. The cookie
+/// crate signs with the first half of a key, so taking a secret's bytes as they are would let
+/// only its first 32 bytes count.
+pub(crate) fn key_from_secret(secret: &[u8]) -> Key {
+    use sha2::{Digest, Sha512};
+    Key::from(Sha512::digest(secret).as_slice())
+}
+
 /// The signed cookie that carries a guest identifier in cookie mode. HttpOnly always.
+///
+/// `SameSite=None` always goes out with `Secure`: browsers drop a `SameSite=None` cookie that
+/// is not `Secure`, which would silently cost every visitor their cart, so the combination
+/// cannot be configured in code (see [`CookieConfig::with_same_site`]); settings refuse it at
+/// start-up.
 #[derive(Clone)]
 pub struct CookieConfig {
     key: Key,
+    /// Keys that still verify cookies but never sign: the keys of before a rotation.
+    previous_keys: Vec<Key>,
     name: String,
     max_age: Option<Duration>,
     secure: bool,
@@ -76,9 +95,10 @@ impl std::fmt::Debug for CookieConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CookieConfig")
             .field("key", &"[redacted]")
+            .field("previous_keys", &self.previous_keys.len())
             .field("name", &self.name)
             .field("max_age", &self.max_age)
-            .field("secure", &self.secure)
+            .field("secure", &self.is_secure())
             .field("same_site", &self.same_site)
             .field("path", &self.path)
             .finish()
@@ -86,11 +106,14 @@ impl std::fmt::Debug for CookieConfig {
 }
 
 impl CookieConfig {
-    /// Signs with `key` (HMAC-SHA256; see [`cookie::Key::generate`] and [`cookie::Key::from`]).
-    /// Defaults: name `cart_id`, Max-Age 30 days, Secure, SameSite=Lax, path `/`.
+    /// Signs with `key` (HMAC-SHA256; see [`cookie::Key::generate`], or
+    /// [`crate::settings::cookie_key_from_secret`] for a text secret of any length).
+    /// Defaults: name `cart_id`, Max-Age 30 days, refreshed by every write, Secure,
+    /// SameSite=Lax, path `/`.
     pub fn new(key: Key) -> Self {
         CookieConfig {
             key,
+            previous_keys: Vec::new(),
             name: DEFAULT_COOKIE_NAME.to_owned(),
             max_age: Some(Duration::from_secs(30 * 24 * 3600)),
             secure: true,
@@ -106,19 +129,55 @@ impl CookieConfig {
         self
     }
 
-    /// Max-Age; `None` makes a browser-session cookie.
+    /// Keys a cookie may still be signed with, such as the key used before a rotation (this
+    /// replaces any given earlier). They verify but never sign: a cookie they verify reaches its
+    /// cart, and the next write answers with the cookie signed by the current key. Drop a
+    /// previous key once the cookies it signed have expired (Max-Age after the rotation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::CookieConfig;
+    /// use cookie::Key;
+    ///
+    /// let (old, new) = (Key::generate(), Key::generate());
+    /// let config = CookieConfig::new(new).with_previous_keys([old]);
+    /// ```
+    pub fn with_previous_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.previous_keys = keys.into_iter().collect();
+        self
+    }
+
+    /// Max-Age; `None` makes a browser-session cookie. Every request that writes a cart sends the
+    /// cookie again, so the age counts from the visitor's last write.
     pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
         self.max_age = max_age;
         self
     }
 
-    /// The Secure attribute (on by default; turn off only for plain-HTTP development).
+    /// The Secure attribute (on by default; turn off only for plain-HTTP development). It applies
+    /// to `SameSite=Lax` and `Strict` cookies: a `SameSite=None` cookie is Secure regardless.
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
     }
 
-    /// The SameSite attribute.
+    /// The SameSite attribute. `SameSite::None` (a cart shared with another site that embeds the
+    /// shop) needs HTTPS: the cookie then always carries `Secure`, whatever
+    /// [`CookieConfig::with_secure`] says, because browsers refuse a `SameSite=None` cookie
+    /// without it and the visitor would get a new, empty cart on every request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::CookieConfig;
+    /// use cookie::{Key, SameSite};
+    ///
+    /// let config = CookieConfig::new(Key::generate())
+    ///     .with_secure(false)
+    ///     .with_same_site(SameSite::None);
+    /// assert!(config.is_secure());
+    /// ```
     pub fn with_same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = same_site;
         self
@@ -141,8 +200,14 @@ impl CookieConfig {
         &self.name
     }
 
-    /// Reads and verifies the identifier cookie; a missing, unsigned, tampered or malformed cookie
-    /// gives `None`.
+    /// Whether the cookie goes out with the Secure attribute (always with `SameSite=None`).
+    pub fn is_secure(&self) -> bool {
+        self.secure || self.same_site == SameSite::None
+    }
+
+    /// Reads and verifies the identifier cookie with the current key, then the previous ones; a
+    /// missing, unsigned, tampered or malformed cookie, or one signed by an unknown key, gives
+    /// `None`.
     pub(crate) fn read(&self, headers: &HeaderMap) -> Option<String> {
         let mut jar = CookieJar::new();
         for header in headers.get_all(http::header::COOKIE) {
@@ -155,14 +220,18 @@ impl CookieConfig {
                 }
             }
         }
-        let value = jar.signed(&self.key).get(&self.name)?.value().to_owned();
+        let value = std::iter::once(&self.key)
+            .chain(&self.previous_keys)
+            .find_map(|key| jar.signed(key).get(&self.name))?
+            .value()
+            .to_owned();
         is_guest_identifier(&value).then_some(value)
     }
 
     fn base(&self, value: String) -> Cookie<'static> {
         let mut cookie = Cookie::build((self.name.clone(), value))
             .http_only(true)
-            .secure(self.secure)
+            .secure(self.is_secure())
             .same_site(self.same_site)
             .path(self.path.clone());
         if let Some(domain) = &self.domain {
@@ -171,7 +240,7 @@ impl CookieConfig {
         cookie.build()
     }
 
-    /// The `Set-Cookie` value carrying `identifier`, signed.
+    /// The `Set-Cookie` value carrying `identifier`, signed with the current key.
     pub(crate) fn set_cookie(&self, identifier: &str) -> String {
         let mut cookie = self.base(identifier.to_owned());
         if let Some(max_age) = self.max_age {
@@ -276,5 +345,71 @@ mod tests {
             format!("cart_id={id}").parse().unwrap(),
         );
         assert_eq!(config.read(&headers), None);
+    }
+
+    fn cookie_header(set_cookie: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let pair = set_cookie.split(';').next().unwrap();
+        headers.insert(http::header::COOKIE, pair.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn previous_keys_verify_and_the_current_key_signs() {
+        let (old, new) = (Key::generate(), Key::generate());
+        let id = new_guest_identifier();
+        let before = CookieConfig::new(old.clone()).set_cookie(&id);
+        let rotated = CookieConfig::new(new.clone()).with_previous_keys([old.clone()]);
+        assert_eq!(rotated.read(&cookie_header(&before)), Some(id.clone()));
+
+        let after = rotated.set_cookie(&id);
+        assert_ne!(after, before);
+        let only_new = CookieConfig::new(new);
+        assert_eq!(only_new.read(&cookie_header(&after)), Some(id.clone()));
+        assert_eq!(only_new.read(&cookie_header(&before)), None);
+        assert_eq!(
+            CookieConfig::new(old).read(&cookie_header(&after)),
+            None,
+            "a previous key never signs"
+        );
+    }
+
+    #[test]
+    fn every_byte_of_a_secret_counts() {
+        let head = "s".repeat(MIN_COOKIE_SECRET_BYTES);
+        let (a, b) = (format!("{head}-tail-a"), format!("{head}-tail-b"));
+        assert_ne!(
+            key_from_secret(a.as_bytes()).signing(),
+            key_from_secret(b.as_bytes()).signing()
+        );
+        assert_eq!(
+            key_from_secret(a.as_bytes()).master(),
+            key_from_secret(a.as_bytes()).master()
+        );
+        let id = new_guest_identifier();
+        let signed_by_a = CookieConfig::new(key_from_secret(a.as_bytes())).set_cookie(&id);
+        let config_b = CookieConfig::new(key_from_secret(b.as_bytes()));
+        assert_eq!(config_b.read(&cookie_header(&signed_by_a)), None);
+    }
+
+    #[test]
+    fn same_site_none_is_always_secure() {
+        for config in [
+            CookieConfig::new(Key::generate())
+                .with_secure(false)
+                .with_same_site(SameSite::None),
+            CookieConfig::new(Key::generate())
+                .with_same_site(SameSite::None)
+                .with_secure(false),
+        ] {
+            assert!(config.is_secure());
+            let set = config.set_cookie(&new_guest_identifier());
+            assert!(set.contains("; SameSite=None"), "{set}");
+            assert!(set.contains("; Secure"), "{set}");
+            assert!(config.removal_cookie().contains("; Secure"));
+        }
+        let lax = CookieConfig::new(Key::generate()).with_secure(false);
+        assert!(!lax.is_secure());
+        assert!(!lax.set_cookie(&new_guest_identifier()).contains("Secure"));
     }
 }

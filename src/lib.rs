@@ -10,31 +10,13 @@
 //!
 //! ```
 //! use axum::{Json, Router, routing::{get, post}};
-//! use axum_cart::{Cart, CartConfig, CartError, CartItem, CartLayer, CartView, Money};
-//! use serde::Deserialize;
+//! use axum_cart::{AddItem, Cart, CartConfig, CartError, CartLayer, CartView, Currency, MemoryCatalog, Money};
 //! use tower_sessions::{MemoryStore, SessionManagerLayer};
 //!
-//! #[derive(Deserialize)]
-//! struct AddItem {
-//!     id: String,
-//!     quantity: u32,
-//! }
-//!
-//! /// Prices come from the shop's own catalogue, never from the client.
-//! fn catalogue_price(id: &str) -> Option<(&'static str, &'static str)> {
-//!     match id {
-//!         "mug" => Some(("Enamel mug", "8.50")),
-//!         _ => None,
-//!     }
-//! }
-//!
+//! // The client names a product and a quantity; name and price come from the shop's catalogue,
+//! // and a body with a `price` or `name` field is refused.
 //! async fn add(cart: Cart, Json(input): Json<AddItem>) -> Result<Json<CartView>, CartError> {
-//!     let Some((name, price)) = catalogue_price(&input.id) else {
-//!         return Err(CartError::validation("id", "no such product"));
-//!     };
-//!     let currency = cart.contents().await?.currency();
-//!     let price = Money::parse(price, currency)?;
-//!     cart.add(CartItem::new(&input.id, name, price, input.quantity)).await?;
+//!     cart.add_product(input).await?;
 //!     Ok(Json(cart.view().await?))
 //! }
 //!
@@ -42,15 +24,21 @@
 //!     Ok(Json(cart.view().await?))
 //! }
 //!
+//! let catalog = MemoryCatalog::new()
+//!     .with_product("mug", "Enamel mug", Money::parse("8.50", Currency::USD)?);
 //! let app: Router = Router::new()
 //!     .route("/cart", get(show))
 //!     .route("/cart/items", post(add))
-//!     .layer(CartLayer::new(CartConfig::new()))
+//!     .layer(CartLayer::new(CartConfig::new().with_catalog(catalog)))
 //!     // The default (session) driver keeps carts in the tower-sessions session.
 //!     .layer(SessionManagerLayer::new(MemoryStore::default()));
+//! # Ok::<(), axum_cart::cart::Error>(())
 //! ```
 //!
 //! [`CartError`] answers with an HTTP status and a JSON body, so handlers use `?` throughout.
+//! Prices come from a [`Catalog`] and discount codes from [`Promotions`]; the [`PricePolicy`] says
+//! what a cart does when a catalogue price moves. [`Cart::add_priced`] takes a price as given,
+//! for trusted code only.
 //! Outside requests (workers, admin tools), [`CartManager::cart`] opens a cart by identifier and
 //! instance, with the same writes and events.
 //!
@@ -92,6 +80,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod cart;
+mod catalog;
 mod config;
 mod error;
 mod event;
@@ -109,9 +98,10 @@ mod view;
 
 #[doc(inline)]
 pub use cart::{
-    CartContents, CartItem, Condition, ConditionInput, ConditionTarget, Currency, ItemInput,
-    ItemUpdateInput, Limits, MergeStrategy, Money, RoundingMode, Totals,
+    AddItem, CartContents, CartItem, Condition, ConditionInput, ConditionTarget, Currency,
+    ItemUpdateInput, Limits, MergeStrategy, Money, PricedItemInput, RoundingMode, Totals,
 };
+pub use catalog::{Catalog, CatalogError, MemoryCatalog, PricePolicy, Product, Promotions};
 pub use config::{CartConfig, StorageMode};
 pub use error::CartError;
 pub use event::{CartEvent, CartEventKind};
@@ -131,7 +121,7 @@ pub use storage::PostgresStorage;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[doc(inline)]
 pub use storage::RedisStorage;
-pub use view::CartView;
+pub use view::{CartView, Notice};
 
 // The README's examples stay compiled without being the crate's docs.
 #[cfg(doctest)]

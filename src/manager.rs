@@ -20,7 +20,7 @@ use crate::storage::{CartKey, ModifyOptions};
 /// let manager = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new()));
 /// // A background worker opens a cart by identifier and instance, outside any request.
 /// let cart = manager.cart("user:42", "default").unwrap();
-/// cart.add(CartItem::new("sku-1", "Mug", Money::parse("8.50", Currency::USD).unwrap(), 2)).await.unwrap();
+/// cart.add_priced(CartItem::new("sku-1", "Mug", Money::parse("8.50", Currency::USD).unwrap(), 2)).await.unwrap();
 /// assert_eq!(cart.totals().await.unwrap().total.to_string(), "17.00");
 /// # });
 /// ```

@@ -26,7 +26,7 @@ use crate::storage::{CartStorage, SessionStorage, StorageError, Versioned};
 /// What the layer shares with the extractor and the response future of one request.
 pub(crate) struct RequestCart {
     pub(crate) manager: CartManager,
-    /// A `Set-Cookie` value to add to the response (a newly stored guest cart, or a removal).
+    /// A `Set-Cookie` value to add to the response (after a write to a guest cart, or a removal).
     set_cookie: SyncMutex<Option<String>>,
     /// The identity resolved by the first `Cart` extraction of this request.
     identity: OnceCell<Arc<Identity>>,
@@ -131,11 +131,24 @@ impl Identity {
         self.pending && self.stored.get().is_none()
     }
 
-    /// Keeps a newly minted guest identifier in its slot, once.
+    /// Keeps the guest identifier once a write committed: a newly minted one goes into its slot.
+    /// A cookie is sent again after every write, not only the first, so that its Max-Age counts
+    /// from the visitor's last write (an active visitor never loses the cart) and a cookie
+    /// verified by a previous key comes back signed with the current one. Reads never call this,
+    /// so a visitor who only looks gets no cookie.
     pub(crate) async fn ensure_stored(&self) -> Result<(), CartError> {
-        let (true, Some(slot)) = (self.pending, &self.slot) else {
+        let Some(slot) = &self.slot else {
             return Ok(());
         };
+        if let GuestSlot::Cookie { state, config } = slot {
+            state.set_cookie(config.set_cookie(&self.identifier));
+            // Setting fails only when already set, which is the state wanted.
+            let _ = self.stored.set(());
+            return Ok(());
+        }
+        if !self.pending {
+            return Ok(());
+        }
         self.stored
             .get_or_try_init(|| slot.store(&self.identifier))
             .await

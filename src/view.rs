@@ -25,9 +25,26 @@ pub struct LineView {
     pub line_total: String,
 }
 
+/// Something the shopper should be told about the cart, e.g.
+/// `{"kind": "price_changed", "id": "tee", "old": "19.90", "new": "21.00"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Notice {
+    /// The catalogue price of a line moved and the line follows it.
+    PriceChanged {
+        /// The item id.
+        id: String,
+        /// The unit price before, decimal string.
+        old: String,
+        /// The unit price now, decimal string.
+        new: String,
+    },
+}
+
 /// A cart with its totals, money as decimal strings:
 /// `{identifier, instance, version, currency, items, conditions, metadata, count, lines,
-/// subtotal_without_conditions, subtotal, total, savings, breakdown}`.
+/// subtotal_without_conditions, subtotal, total, savings, breakdown, notices}`.
 #[derive(Clone, Debug, Serialize)]
 pub struct CartView {
     /// The cart identifier.
@@ -58,10 +75,17 @@ pub struct CartView {
     pub savings: String,
     /// Every applied condition step.
     pub breakdown: Vec<Step>,
+    /// What the shopper should be told (a moved price, ...).
+    pub notices: Vec<Notice>,
 }
 
 impl CartView {
-    /// Builds the view of `contents` at `version`.
+    /// Builds the view of `contents` at `version`, with a `price_changed` notice for every line a
+    /// read re-priced under a policy that tells.
+    ///
+    /// # Errors
+    ///
+    /// [`cart::Error::Overflow`] when the totals overflow.
     pub fn new(
         identifier: &str,
         instance: &str,
@@ -83,6 +107,18 @@ impl CartView {
                 line_total: line.line_total.to_string(),
             })
             .collect();
+        let notices = contents
+            .items()
+            .iter()
+            .filter_map(|item| match item.repriced_from() {
+                Some((old, true)) if old != item.price() => Some(Notice::PriceChanged {
+                    id: item.id().to_owned(),
+                    old: old.to_string(),
+                    new: item.price().to_string(),
+                }),
+                _ => None,
+            })
+            .collect();
         Ok(CartView {
             identifier: identifier.to_owned(),
             instance: instance.to_owned(),
@@ -98,6 +134,7 @@ impl CartView {
             total: totals.total.to_string(),
             savings: totals.savings.to_string(),
             breakdown: totals.steps,
+            notices,
         })
     }
 }

@@ -47,7 +47,7 @@ async fn thirty_two_tasks_adding_to_one_cart(write_queue: bool) -> u64 {
             for _ in 0..ADDS_PER_TASK {
                 // A fresh handle per change, as separate requests or workers would have.
                 let cart = manager.cart("user:busy", "default").unwrap();
-                cart.add(CartItem::new("sku", "Widget", price, 1))
+                cart.add_priced(CartItem::new("sku", "Widget", price, 1))
                     .await
                     .unwrap();
             }
@@ -126,7 +126,7 @@ async fn parallel_http_requests_of_one_visitor(write_queue: bool) -> u64 {
     let client = browser();
     let view: Value = client
         .post(format!("{base}/cart/items"))
-        .json(&json!({"id": "sku", "name": "Widget", "price": "2.00", "quantity": 1}))
+        .json(&json!({"id": "tee", "quantity": 1}))
         .send()
         .await
         .unwrap()
@@ -142,7 +142,7 @@ async fn parallel_http_requests_of_one_visitor(write_queue: bool) -> u64 {
         tasks.push(tokio::spawn(async move {
             for _ in 0..5 {
                 let response = client
-                    .patch(format!("{base}/cart/items/sku"))
+                    .patch(format!("{base}/cart/items/tee"))
                     .json(&json!({"delta": 1}))
                     .send()
                     .await
@@ -162,7 +162,7 @@ async fn parallel_http_requests_of_one_visitor(write_queue: bool) -> u64 {
         .json()
         .await
         .unwrap();
-    assert_eq!(quantity(&view, "sku"), Some(81));
+    assert_eq!(quantity(&view, "tee"), Some(81));
     assert_eq!(view["version"], first + 80, "one version per change");
     assert_eq!(storage.inner.len(), 1, "one cart, one identifier");
     let conflicts = storage.calls.conflicts();
@@ -198,7 +198,7 @@ async fn a_write_that_always_loses_answers_409_once_its_budget_is_spent() {
     let mut client = Client::new(common::shop::app(config, MemoryStore::default()));
 
     // An existing cart.
-    let view = client.add("a", "1.00", 1).await;
+    let view = client.add("mug", 1).await;
     let identifier = view["identifier"].as_str().unwrap().to_owned();
     let first = view["version"].as_u64().unwrap();
     take(&events);
@@ -207,10 +207,7 @@ async fn a_write_that_always_loses_answers_409_once_its_budget_is_spent() {
     let saves = storage.calls.save();
     let started = Instant::now();
     let body = client
-        .post(
-            "/cart/items",
-            json!({"id": "b", "name": "B", "price": "1.00", "quantity": 1}),
-        )
+        .post("/cart/items", json!({"id": "cap", "quantity": 1}))
         .await
         .error(StatusCode::CONFLICT);
     assert!(
@@ -235,10 +232,7 @@ async fn a_write_that_always_loses_answers_409_once_its_budget_is_spent() {
     let saves = storage.calls.save();
     let started = Instant::now();
     let body = client
-        .post(
-            "/cart/items?instance=other",
-            json!({"id": "b", "name": "B", "price": "1.00"}),
-        )
+        .post("/cart/items?instance=other", json!({"id": "cap"}))
         .await
         .error(StatusCode::CONFLICT);
     assert!(started.elapsed() >= BUDGET);
@@ -254,9 +248,9 @@ async fn a_write_that_always_loses_answers_409_once_its_budget_is_spent() {
     storage.always_conflict.store(false, Ordering::SeqCst);
     assert_eq!(storage.inner.len(), 1, "no cart for the other instance");
     let view = client.cart().await;
-    assert_eq!(lines(&view), [("a".into(), 1)]);
+    assert_eq!(lines(&view), [("mug".into(), 1)]);
     assert_eq!(view["version"], first);
-    let view = client.add("b", "1.00", 1).await;
+    let view = client.add("cap", 1).await;
     assert_eq!(view["version"], first + 1);
 }
 
@@ -271,12 +265,7 @@ async fn a_new_visitor_losing_every_write_with_no_budget_tries_once_and_stores_n
         let config = config.with_retry_budget(Duration::ZERO);
         let mut client = Client::new(common::shop::app(config, MemoryStore::default()));
         let saves = storage.calls.save();
-        let answer = client
-            .post(
-                "/cart/items",
-                json!({"id": "b", "name": "B", "price": "1.00"}),
-            )
-            .await;
+        let answer = client.post("/cart/items", json!({"id": "cap"})).await;
         assert!(
             answer.set_cookies().is_empty(),
             "{:?}",

@@ -1,13 +1,15 @@
 //! The cart domain through its public API: worked examples with exact totals (lines added and
 //! removed; subtotal, total and item conditions; a discount larger than the cart), rounding, bad
-//! input, rules, merging, metadata, item conditions, updates and the totals breakdown.
+//! input, rules, merging, metadata, item conditions, updates and the totals breakdown; input that
+//! can't break a cart (control characters, deep nesting, overflowing totals) and savings.
 
 use axum_cart::cart::Error;
+use axum_cart::cart::PricedItemInput;
 use axum_cart::cart::{ItemUpdate, Rule, merge};
 use axum_cart::cart::{Stage, Totals};
 use axum_cart::{
-    CartContents, CartItem, Condition, ConditionInput, ConditionTarget, Currency, ItemInput,
-    Limits, MergeStrategy, Money, RoundingMode,
+    CartContents, CartItem, Condition, ConditionInput, ConditionTarget, Currency, Limits,
+    MergeStrategy, Money, RoundingMode,
 };
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -235,7 +237,7 @@ fn refused(
     err
 }
 
-fn input(id: &str, name: &str, price: &str, quantity: i64) -> ItemInput {
+fn input(id: &str, name: &str, price: &str, quantity: i64) -> PricedItemInput {
     serde_json::from_value(json!({"id": id, "name": name, "price": price, "quantity": quantity}))
         .unwrap()
 }
@@ -1035,10 +1037,350 @@ fn steps_list_each_applied_condition() {
     assert_eq!(t.subtotal.to_string(), "187.00");
     assert_eq!(t.total.to_string(), "192.00");
     assert_eq!(t.subtotal_without_conditions.to_string(), "210.00");
-    assert_eq!(t.savings.to_string(), "18.00");
+    // Only `welcome` is of kind `discount`: the item's `sale` (kind `test`) is not a saving.
+    assert_eq!(t.savings.to_string(), "10.00");
     assert_eq!(t.steps[0].value.to_string(), "-15%");
     // Each step starts where the previous one of its stage ended.
     for pair in t.steps.windows(2).skip(1) {
         assert_eq!(pair[0].result, pair[1].base);
     }
+}
+
+// ----- hygiene ---------------------------------------------------------------------------------
+
+/// A cart with a line, a condition and metadata, so that a refused change has something to spoil.
+fn stocked_cart() -> CartContents {
+    let mut cart = cart_with(&[("a", "10.00", 2)]);
+    cart.add_discount("welcome", "-1.00").unwrap();
+    cart.set_metadata("tier", json!({"level": "gold"})).unwrap();
+    cart
+}
+
+/// `change` is refused with a validation error naming `field`, and the cart stays as it was.
+fn refuses(field: &str, change: impl FnOnce(&mut CartContents) -> Result<(), Error>) {
+    let mut cart = stocked_cart();
+    let before = cart.clone();
+    let error = change(&mut cart).expect_err("the change should be refused");
+    assert!(
+        matches!(error, Error::Validation { .. }),
+        "{field}: {error:?}"
+    );
+    assert_eq!(error.field(), Some(field), "{error}");
+    assert_eq!(cart, before, "a refused change ({error}) changed the cart");
+    assert_eq!(cart.totals().unwrap().total.to_string(), "19.00");
+}
+
+/// An object `levels` deep, counting itself: `{"a": {"a": ... {}}}`.
+fn nested(levels: usize) -> Map<String, Value> {
+    let mut value = json!({});
+    for _ in 1..levels {
+        value = json!({ "a": value });
+    }
+    value.as_object().unwrap().clone()
+}
+
+#[test]
+fn control_characters_are_refused_in_ids_and_names() {
+    refuses("id", |c| c.add(item("b\0", "1.00", 1)).map(|_| ()));
+    refuses("id", |c| c.add(item("b\u{7f}", "1.00", 1)).map(|_| ()));
+    refuses("name", |c| {
+        c.add(CartItem::new("b", "Lamp\u{7}", usd("1.00"), 1))
+            .map(|_| ())
+    });
+    // An existing line: neither the name nor the quantity changes.
+    refuses("name", |c| {
+        c.add(CartItem::new("a", "A\nB", usd("1.00"), 1))
+            .map(|_| ())
+    });
+    refuses("name", |c| {
+        let update = ItemUpdate {
+            name: Some("new\0name".into()),
+            ..ItemUpdate::set_quantity(5)
+        };
+        c.update("a", update).map(|_| ())
+    });
+}
+
+#[test]
+fn control_characters_are_refused_in_condition_names() {
+    let bad = |target| Condition::new("spring\0", "discount", target, "-5%").unwrap();
+    refuses("condition.name", |c| {
+        c.add_condition(bad(ConditionTarget::Subtotal))
+    });
+    refuses("condition.name", |c| {
+        c.add_item_condition("a", bad(ConditionTarget::Item))
+    });
+    refuses("condition.name", |c| {
+        c.add(item("b", "1.00", 1).with_condition(bad(ConditionTarget::Item)))
+            .map(|_| ())
+    });
+    refuses("condition.name", |c| c.add_discount("x\r", "-1.00"));
+    refuses("condition.name", |c| c.add_tax("vat\t", "+8%"));
+    refuses("condition.name", |c| c.add_fee("fee\u{1b}", "+1.00"));
+    refuses("condition.name", |c| c.add_shipping("ship\0", "+4.99"));
+}
+
+#[test]
+fn control_characters_are_refused_in_attributes() {
+    let with = |attributes: Value| {
+        item("a", "1.00", 1).with_attributes(attributes.as_object().unwrap().clone())
+    };
+    refuses("attributes", |c| {
+        c.add(with(json!({"size\0": "M"}))).map(|_| ())
+    });
+    refuses("attributes", |c| {
+        c.add(with(json!({"size": "M\0"}))).map(|_| ())
+    });
+    refuses("attributes", |c| {
+        c.add(with(json!({"print": {"lines": ["ok", "\u{0}"]}})))
+            .map(|_| ())
+    });
+    refuses("attributes", |c| {
+        let update = ItemUpdate {
+            attributes: Some(
+                json!({"deep": [{"k\u{1}": 1}]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+            ..ItemUpdate::default()
+        };
+        c.update("a", update).map(|_| ())
+    });
+}
+
+#[test]
+fn control_characters_are_refused_in_metadata() {
+    refuses("metadata", |c| c.set_metadata("coupon\0", json!("SPRING")));
+    refuses("metadata", |c| c.set_metadata("coupon", json!("SPR\0NG")));
+    refuses("metadata", |c| {
+        c.set_metadata("gift", json!({"note": ["happy", {"to\n": "you"}]}))
+    });
+    // A batch with one bad value sets none of its values.
+    refuses("metadata", |c| {
+        let values = json!({"a": 1, "b": {"c": "\u{0}"}, "d": 2});
+        c.set_metadata_many(values.as_object().unwrap().clone())
+    });
+}
+
+#[test]
+fn attributes_and_metadata_nest_at_most_32_levels() {
+    assert_eq!(axum_cart::cart::MAX_JSON_DEPTH, 32);
+    let mut cart = stocked_cart();
+    cart.add(item("b", "1.00", 1).with_attributes(nested(32)))
+        .unwrap();
+    assert_eq!(cart.get("b").unwrap().attributes(), &nested(32));
+    refuses("attributes", |c| {
+        c.add(item("c", "1.00", 1).with_attributes(nested(33)))
+            .map(|_| ())
+    });
+    refuses("attributes", |c| {
+        let update = ItemUpdate {
+            attributes: Some(nested(33)),
+            ..ItemUpdate::default()
+        };
+        c.update("a", update).map(|_| ())
+    });
+    // The metadata object is the first level: a value under one of its keys has 31 more.
+    cart.set_metadata("ok", Value::Object(nested(31))).unwrap();
+    refuses("metadata", |c| {
+        c.set_metadata("deep", Value::Object(nested(32)))
+    });
+    let mut array = json!(1);
+    for _ in 0..32 {
+        array = json!([array]);
+    }
+    refuses("metadata", |c| c.set_metadata("deep", array));
+    // What was accepted is stored and read back.
+    let back = CartContents::from_json(&cart.to_json().unwrap()).unwrap();
+    assert_eq!(back, cart);
+}
+
+#[test]
+fn a_write_whose_totals_would_overflow_is_refused() {
+    use axum_cart::storage::ModifyOptions;
+    let options = ModifyOptions::default();
+    let big = Money::parse("50000000000000000.00", Currency::USD).unwrap();
+    let (stored, _) = options
+        .apply(
+            None,
+            &|cart: &mut CartContents| {
+                cart.add(CartItem::new("yacht", "Yacht", big, 1))
+                    .map(|_| ())
+            },
+            "w1",
+        )
+        .unwrap();
+    assert_eq!(
+        stored.totals().unwrap().total.to_string(),
+        "50000000000000000.00"
+    );
+    let current = || Some(axum_cart::storage::Versioned::new(stored.clone(), 1));
+
+    // A second yacht: each operation alone is valid, the sum does not fit in 64 bits.
+    let error = options
+        .apply(
+            current(),
+            &|cart: &mut CartContents| {
+                cart.add(CartItem::new("yacht", "Yacht", big, 1))
+                    .map(|_| ())
+            },
+            "w2",
+        )
+        .unwrap_err();
+    assert_eq!(error, Error::overflow("amount"), "{error}");
+    // A condition that would overflow the total.
+    let double = |cart: &mut CartContents| {
+        cart.add_condition(Condition::new("x", "fee", ConditionTarget::Total, "*2").unwrap())
+    };
+    assert_eq!(
+        options.apply(current(), &double, "w3").unwrap_err().code(),
+        "overflow"
+    );
+    // One that would overflow only once its date window opens: refused now all the same.
+    let later = |cart: &mut CartContents| {
+        let window = Rule::DateWindow {
+            from: Some(datetime!(2999-01-01 0:00 UTC)),
+            until: None,
+        };
+        cart.add_condition(
+            Condition::new("x", "fee", ConditionTarget::Total, "*2")
+                .unwrap()
+                .with_rule(window),
+        )
+    };
+    let mut alone = stored.clone();
+    later(&mut alone).unwrap();
+    assert!(alone.totals().is_ok(), "the window is not open yet");
+    assert_eq!(
+        options.apply(current(), &later, "w4").unwrap_err().code(),
+        "overflow"
+    );
+    // Savings overflow too: a discount and a fee taking turns on a line.
+    let seesaw = |cart: &mut CartContents| {
+        let mut line = CartItem::new(
+            "seesaw",
+            "Seesaw",
+            Money::parse("40000000000000000.00", Currency::USD).unwrap(),
+            1,
+        );
+        for i in 0..4 {
+            line = line
+                .with_condition(
+                    Condition::new(
+                        format!("off{i}"),
+                        "discount",
+                        ConditionTarget::Item,
+                        "-100%",
+                    )
+                    .unwrap()
+                    .with_order(2 * i),
+                )
+                .with_condition(
+                    Condition::new(
+                        format!("on{i}"),
+                        "fee",
+                        ConditionTarget::Item,
+                        "+40000000000000000.00",
+                    )
+                    .unwrap()
+                    .with_order(2 * i + 1),
+                );
+        }
+        cart.add(line).map(|_| ())
+    };
+    let mut empty = CartContents::new(Currency::USD);
+    seesaw(&mut empty).unwrap();
+    assert_eq!(empty.totals().unwrap_err(), Error::overflow("savings"));
+    assert_eq!(
+        options.apply(None, &seesaw, "w5").unwrap_err(),
+        Error::overflow("savings")
+    );
+    // The stored cart was never touched, and still totals.
+    assert_eq!(
+        stored.totals().unwrap().total.to_string(),
+        "50000000000000000.00"
+    );
+}
+
+#[tokio::test]
+async fn storage_keeps_the_cart_when_a_write_would_overflow() {
+    use axum_cart::storage::{CartKey, CartStorage, ModifyError, ModifyOptions};
+    let storage = axum_cart::MemoryStorage::new();
+    let key = CartKey::new("visitor", "default");
+    let options = ModifyOptions::default();
+    let big = Money::parse("90000000000000000.00", Currency::USD).unwrap();
+    let add = |cart: &mut CartContents| {
+        cart.add(CartItem::new("yacht", "Yacht", big, 1))
+            .map(|_| ())
+    };
+    storage.modify(&key, &options, &add).await.unwrap();
+    let before = storage.load(&key).await.unwrap().unwrap();
+    let error = storage.modify(&key, &options, &add).await.unwrap_err();
+    assert!(
+        matches!(&error, ModifyError::Rejected(e) if e.code() == "overflow"),
+        "{error:?}"
+    );
+    let after = storage.load(&key).await.unwrap().unwrap();
+    assert_eq!(after.version, before.version);
+    assert_eq!(after.value, before.value);
+    assert_eq!(
+        after.value.totals().unwrap().total.to_string(),
+        "90000000000000000.00"
+    );
+}
+
+// ----- savings ---------------------------------------------------------------------------------
+
+#[test]
+fn savings_count_the_discounts_not_the_taxes() {
+    let mut cart = cart_with(&[("a", "19.99", 3)]);
+    cart.add_discount("spring", "-10%").unwrap();
+    cart.add_condition(Condition::new("tax", "tax", ConditionTarget::Total, "+8.25%").unwrap())
+        .unwrap();
+    let t = totals(&cart);
+    assert_eq!(t.subtotal_without_conditions.to_string(), "59.97");
+    assert_eq!(t.subtotal.to_string(), "53.97");
+    assert_eq!(t.total.to_string(), "58.42");
+    assert_eq!(t.savings.to_string(), "6.00");
+
+    cart.add_shipping("standard", "+20.00").unwrap();
+    let t = totals(&cart);
+    assert_eq!(t.total.to_string(), "78.42");
+    assert_eq!(
+        t.savings.to_string(),
+        "6.00",
+        "shipping never shrinks the savings"
+    );
+    cart.add_fee("handling", "+2.50").unwrap();
+    assert_eq!(totals(&cart).savings.to_string(), "6.00");
+}
+
+#[test]
+fn savings_add_item_and_cart_discounts_by_kind() {
+    let mut cart = CartContents::new(Currency::USD);
+    // An item discount counts once per unit: 3 × 1.50.
+    cart.add(item("a", "10.00", 3).with_condition(
+        Condition::new("bulk", "discount", ConditionTarget::Item, "-1.50").unwrap(),
+    ))
+    .unwrap();
+    // Lowers the price, but is not a discount: not a saving.
+    cart.add(item("b", "20.00", 1).with_condition(
+        Condition::new("trade-in", "credit", ConditionTarget::Item, "-5.00").unwrap(),
+    ))
+    .unwrap();
+    cart.add_discount("welcome", "-2.00").unwrap();
+    // Of kind discount, yet it raises the amount: it saves nothing.
+    cart.add_condition(Condition::new("odd", "discount", ConditionTarget::Total, "+1.00").unwrap())
+        .unwrap();
+    let t = totals(&cart);
+    assert_eq!(t.items_subtotal.to_string(), "40.50");
+    assert_eq!(t.subtotal.to_string(), "38.50");
+    assert_eq!(t.total.to_string(), "39.50");
+    assert_eq!(t.savings.to_string(), "6.50");
+    // A discount larger than what it applies to saves what there was.
+    cart.add_discount("huge", "-1000.00").unwrap();
+    let t = totals(&cart);
+    assert_eq!(t.total.to_string(), "1.00");
+    assert_eq!(t.savings.to_string(), "45.00");
 }

@@ -1,10 +1,12 @@
 //! Properties of the cart domain over generated carts and operations.
 
 use axum_cart::cart::Error;
+use axum_cart::cart::PricedItemInput;
 use axum_cart::cart::{Rule, merge};
+use axum_cart::storage::{ModifyOptions, Versioned};
 use axum_cart::{
-    CartContents, CartItem, Condition, ConditionTarget, Currency, ItemInput, Limits, MergeStrategy,
-    Money, RoundingMode,
+    CartContents, CartItem, Condition, ConditionTarget, Currency, Limits, MergeStrategy, Money,
+    RoundingMode,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -175,6 +177,23 @@ enum Op {
     SetMetadata {
         key: String,
     },
+    /// A line as trusted code adds it: any price, any text, any attributes.
+    AddPriced {
+        id: String,
+        name: String,
+        price: i64,
+        quantity: u32,
+        attributes: serde_json::Value,
+    },
+    /// A cart condition that applies only from a date far ahead.
+    AddLater {
+        name: String,
+        value: String,
+    },
+    SetMetadataValue {
+        key: String,
+        value: serde_json::Value,
+    },
 }
 
 fn messy_id() -> impl Strategy<Value = String> {
@@ -231,7 +250,7 @@ fn apply(cart: &mut CartContents, op: &Op) -> Result<(), Error> {
             price,
             quantity,
         } => {
-            let input: ItemInput = serde_json::from_value(json!({
+            let input: PricedItemInput = serde_json::from_value(json!({
                 "id": id, "name": format!("n{id}"), "price": price, "quantity": quantity
             }))
             .unwrap();
@@ -253,6 +272,93 @@ fn apply(cart: &mut CartContents, op: &Op) -> Result<(), Error> {
         Op::AddShipping { name, value } => cart.add_shipping(name, value),
         Op::RemoveCondition { name } => cart.remove_condition(name).map(|_| ()),
         Op::SetMetadata { key } => cart.set_metadata(key, json!(key.len())),
+        Op::AddPriced {
+            id,
+            name,
+            price,
+            quantity,
+            attributes,
+        } => {
+            let attributes = json!({ "a": attributes }).as_object().unwrap().clone();
+            let line =
+                CartItem::new(id, name, usd_minor(*price), *quantity).with_attributes(attributes);
+            cart.add(line).map(|_| ())
+        }
+        Op::AddLater { name, value } => {
+            let window = Rule::DateWindow {
+                from: Some(time::macros::datetime!(2999-01-01 0:00 UTC)),
+                until: None,
+            };
+            let condition =
+                Condition::new(name.as_str(), "discount", ConditionTarget::Total, value)?;
+            cart.add_condition(condition.with_rule(window))
+        }
+        Op::SetMetadataValue { key, value } => cart.set_metadata(key, value.clone()),
+    }
+}
+
+/// Text that is sometimes fine and sometimes holds a control character.
+fn dirty_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => "[a-e]",
+        1 => prop::sample::select(vec!["b\0", "c\n", "d\u{7f}", "e\u{85}", "\u{1b}[31m"])
+            .prop_map(String::from),
+    ]
+}
+
+/// JSON nested 0 to 40 levels around a string that may hold a control character.
+fn dirty_json() -> impl Strategy<Value = serde_json::Value> {
+    (dirty_text(), prop::collection::vec(any::<bool>(), 0..40)).prop_map(|(leaf, levels)| {
+        levels.into_iter().fold(json!(leaf), |inner, array| {
+            if array {
+                json!([inner])
+            } else {
+                json!({ "k": inner })
+            }
+        })
+    })
+}
+
+/// Amounts up to the largest that fit, and values that multiply them out of range.
+fn huge_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        value(),
+        prop::sample::select(vec![
+            "*1000000000",
+            "/0.000001",
+            "+90000000000000000.00",
+            "-90000000000000000.00",
+            "+1000%",
+            "-100%"
+        ])
+        .prop_map(String::from),
+    ]
+}
+
+/// Everything [`op`] does, and input meant to break a stored cart: control characters, deep
+/// nesting, prices and values that overflow, conditions that switch on only later.
+fn wild_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => op(),
+        2 => (dirty_text(), dirty_text(), prop_oneof![0i64..200_000, (i64::MAX / 4)..=i64::MAX], 1u32..3, dirty_json())
+            .prop_map(|(id, name, price, quantity, attributes)| Op::AddPriced { id, name, price, quantity, attributes }),
+        1 => (dirty_text(), huge_value(), prop_oneof![Just(ConditionTarget::Item), target()])
+            .prop_map(|(name, value, target)| Op::AddCondition { name, value, target }),
+        1 => (messy_id(), dirty_text(), huge_value())
+            .prop_map(|(id, name, value)| Op::AddItemCondition { id, name, value }),
+        1 => (dirty_text(), huge_value()).prop_map(|(name, value)| Op::AddLater { name, value }),
+        1 => (dirty_text(), dirty_json()).prop_map(|(key, value)| Op::SetMetadataValue { key, value }),
+    ]
+}
+
+/// Whether a JSON document holds a control character in any key or string.
+fn holds_control(value: &serde_json::Value) -> bool {
+    let dirty = |s: &str| s.chars().any(char::is_control);
+    match value {
+        serde_json::Value::String(s) => dirty(s),
+        serde_json::Value::Array(values) => values.iter().any(holds_control),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| dirty(k) || holds_control(v)),
+        _ => false,
     }
 }
 
@@ -322,6 +428,32 @@ proptest! {
         let report = merge(&mut merged, &guest, MergeStrategy::KeepHighestQuantity);
         prop_assert_eq!(&merged, &once);
         prop_assert!(report.is_noop(), "{:?}", report);
+    }
+
+    #[test]
+    fn whatever_a_write_stored_can_be_read_and_totalled(
+        start in cart(),
+        ops in prop::collection::vec(wild_op(), 1..16),
+    ) {
+        let options = ModifyOptions::default();
+        let later = time::macros::datetime!(3000-01-01 0:00 UTC);
+        let mut stored = start;
+        for (i, op) in ops.iter().enumerate() {
+            let current = Some(Versioned::new(stored.clone(), i as u64 + 1));
+            let change = |cart: &mut CartContents| apply(cart, op);
+            if let Ok((cart, _)) = options.apply(current, &change, &format!("w{i}")) {
+                stored = cart;
+            }
+            let totals = stored.totals();
+            prop_assert!(totals.is_ok(), "after {:?}: {:?}", op, totals);
+            prop_assert!(stored.totals_at(later).is_ok(), "after {:?}, once the window opens", op);
+            let bytes = stored.to_json().unwrap();
+            let document: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            prop_assert!(!holds_control(&document), "after {:?}: {}", op, document);
+            let back = CartContents::from_json(&bytes).unwrap();
+            prop_assert_eq!(&back, &stored);
+            prop_assert_eq!(back.totals().unwrap(), totals.unwrap());
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn shop(storage: impl CartStorage) -> Router {
 /// guest cart's identifier.
 async fn guest_with(app: &Router, item: &str, quantity: i64) -> (Client, String) {
     let mut guest = Client::new(app.clone());
-    let view = guest.add(item, "4.50", quantity).await;
+    let view = guest.add(item, quantity).await;
     assert!(
         guest.cookies.contains_key("cart_id"),
         "the guest cart's cookie was set"
@@ -314,10 +314,7 @@ async fn sixteen_writers(storage: impl CartStorage + Clone, write_queue: bool) -
                 let mut answers = Vec::with_capacity(ADDS_PER_TASK);
                 for _ in 0..ADDS_PER_TASK {
                     let answer = writer
-                        .post(
-                            "/cart/items",
-                            json!({"id": "sku", "name": "Thing", "price": "1.00", "quantity": 1}),
-                        )
+                        .post("/cart/items", json!({"id": "pen", "quantity": 1}))
                         .await;
                     answers.push((answer.status, answer.text));
                 }
@@ -344,7 +341,7 @@ async fn sixteen_writers(storage: impl CartStorage + Clone, write_queue: bool) -
     }
     run.saves = storage.counts.saves() - saves_before;
     run.save_conflicts = storage.counts.conflicts() - conflicts_before;
-    run.quantity = common::requests::quantity(&owner.cart().await, "sku").unwrap_or(0);
+    run.quantity = common::requests::quantity(&owner.cart().await, "pen").unwrap_or(0);
     run
 }
 
@@ -452,9 +449,7 @@ async fn two_shops_hammer(envs: &[(&str, &str)]) -> (String, u64) {
                     let answer = http
                         .post(&url)
                         .header(http::header::COOKIE, &cookie)
-                        .json(
-                            &json!({"id": "sku", "name": "Thing", "price": "1.00", "quantity": 1}),
-                        )
+                        .json(&json!({"id": "pen", "quantity": 1}))
                         .send()
                         .await
                         .unwrap();
@@ -481,7 +476,7 @@ async fn two_shops_hammer(envs: &[(&str, &str)]) -> (String, u64) {
         .json()
         .await
         .unwrap();
-    let quantity = common::requests::quantity(&shown, "sku").unwrap_or(0);
+    let quantity = common::requests::quantity(&shown, "pen").unwrap_or(0);
     assert!(
         failed.is_empty(),
         "{} of {total} adds failed (quantity {quantity}); first: {:?}",
@@ -505,7 +500,7 @@ async fn two_shop_processes_with_sixteen_writers_each_lose_no_add_on_redis() {
     assert_eq!(shown, expected);
     assert_eq!(
         stored_lines(&storage, &identifier).await,
-        owned(&[("sku", expected)])
+        owned(&[("pen", expected)])
     );
 }
 
@@ -523,7 +518,7 @@ async fn two_shop_processes_with_sixteen_writers_each_lose_no_add_on_postgres() 
     assert_eq!(shown, expected);
     assert_eq!(
         stored_lines(&storage, &identifier).await,
-        owned(&[("sku", expected)])
+        owned(&[("pen", expected)])
     );
 }
 
@@ -574,12 +569,12 @@ async fn lost_answers_count_once(
     let key = common::guest_key();
     let cart = manager.cart(key.identifier(), key.instance()).unwrap();
     // Creates the cart (and, on Redis, loads the scripts) before any answer is lost.
-    cart.add(one("warm-up")).await.unwrap();
+    cart.add_priced(one("warm-up")).await.unwrap();
     let marker = format!("lost-answer-{}", uuid::Uuid::new_v4().simple());
 
     for (round, expected) in [(1, 1), (2, 2)] {
         proxy.arm(marker.as_bytes(), reply_end);
-        let added = cart.add(one(&marker)).await;
+        let added = cart.add_priced(one(&marker)).await;
         assert!(added.is_ok(), "round {round}: the add returned {added:?}");
         assert!(
             !proxy.is_armed(),
@@ -604,7 +599,7 @@ async fn lost_answers_count_once(
         .unwrap();
     let marker = format!("lost-creation-{}", uuid::Uuid::new_v4().simple());
     proxy.arm(marker.as_bytes(), reply_end);
-    let added = cart.add(one(&marker)).await;
+    let added = cart.add_priced(one(&marker)).await;
     assert!(added.is_ok(), "creation: the add returned {added:?}");
     assert_eq!(proxy.dropped(), 3);
     assert_eq!(stored_quantity(direct, &created, &marker).await, Some(1));

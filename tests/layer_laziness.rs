@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use axum_cart::{Cart, CartConfig, CartError, CartLayer, CartView, ItemInput};
+use axum_cart::{AddItem, Cart, CartConfig, CartError, CartLayer, CartView};
 use common::counting::CountingStorage;
 use common::requests::Client;
-use common::shop::{cookie_config, session_shop};
+use common::shop::{cookie_config, session_shop, shop_catalog};
 use http::StatusCode;
 use http::request::Parts;
 use serde_json::{Value, json};
@@ -25,8 +25,8 @@ async fn show(cart: Cart) -> Result<Json<CartView>, CartError> {
     Ok(Json(cart.view().await?))
 }
 
-async fn add(cart: Cart, Json(item): Json<ItemInput>) -> Result<Json<CartView>, CartError> {
-    cart.add_input(item).await?;
+async fn add(cart: Cart, Json(item): Json<AddItem>) -> Result<Json<CartView>, CartError> {
+    cart.add_product(item).await?;
     Ok(Json(cart.view().await?))
 }
 
@@ -36,12 +36,12 @@ async fn many_reads(cart: Cart) -> Result<Json<Value>, CartError> {
     let totals = cart.totals().await?;
     let items = cart.items().await?;
     let version = cart.version().await?;
-    let line = cart.get("a").await?;
+    let line = cart.get("mug").await?;
     Ok(Json(json!({
         "total": totals.total.to_string(),
         "lines": items.len(),
         "version": version,
-        "has_a": line.is_some(),
+        "has_mug": line.is_some(),
         "count": view.count,
     })))
 }
@@ -57,7 +57,7 @@ async fn two_extractions(first: Cart, second: Cart) -> Result<Json<Value>, CartE
 /// Changes the cart through one handle and reads it through another.
 async fn write_then_read_elsewhere(first: Cart, second: Cart) -> Result<Json<Value>, CartError> {
     let before = second.view().await?;
-    first.change_quantity("a", 1).await?;
+    first.change_quantity("pen", 1).await?;
     let after = second.view().await?;
     Ok(Json(
         json!({ "before": before.count, "after": after.count, "version": after.version }),
@@ -74,16 +74,20 @@ fn routes() -> Router {
         .route("/write-then-read", post(write_then_read_elsewhere))
 }
 
-/// Cookie mode, no session layer at all.
+/// Cookie mode, no session layer at all; prices from the shop's catalogue.
 fn cookie_app(storage: &CountingStorage) -> Router {
-    routes().layer(CartLayer::new(cookie_config(storage.clone())))
+    routes().layer(CartLayer::new(
+        cookie_config(storage.clone()).with_catalog(shop_catalog()),
+    ))
 }
 
 /// Guest identifiers in the session, carts in the counting driver.
 fn session_app(storage: &CountingStorage) -> Router {
     routes()
         .layer(CartLayer::new(
-            CartConfig::new().with_shared_storage(Arc::new(storage.clone())),
+            CartConfig::new()
+                .with_shared_storage(Arc::new(storage.clone()))
+                .with_catalog(shop_catalog()),
         ))
         .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(false))
 }
@@ -103,7 +107,7 @@ async fn cookie_mode_a_route_without_cart_costs_nothing() {
     assert_eq!(storage.calls.total(), 0);
 
     // Also once the visitor has a cart, and with a forged cookie.
-    client.add("a", "1.00", 1).await;
+    client.add("pen", 1).await;
     assert!(client.cookies.contains_key("cart_id"));
     let before = storage.calls.snapshot();
     let answer = client.get("/health").await;
@@ -135,10 +139,7 @@ async fn cookie_mode_a_new_visitor_reading_the_cart_stores_nothing() {
 
     // The first write stores the cart and sets the cookie, once.
     let answer = client
-        .post(
-            "/cart/items",
-            json!({"id": "a", "name": "A", "price": "1.00", "quantity": 1}),
-        )
+        .post("/cart/items", json!({"id": "pen", "quantity": 1}))
         .await;
     assert!(answer.set_cookie("cart_id").is_some());
     assert_eq!(storage.calls.save(), 1);
@@ -179,7 +180,7 @@ async fn session_mode_a_route_without_cart_and_a_read_only_visit_cost_nothing() 
     assert_eq!(answer.ok()["version"], 0);
     assert_eq!(storage.calls.total(), 0, "{:?}", storage.calls.snapshot());
 
-    client.add("a", "1.00", 1).await;
+    client.add("pen", 1).await;
     assert!(
         client.cookies.contains_key("id"),
         "the session now holds the id"
@@ -234,12 +235,12 @@ async fn one_request_loads_a_cart_once() {
         },
     ] {
         let mut client = Client::new(app);
-        client.add("a", "2.50", 2).await;
+        client.add("mug", 2).await;
 
         let loads = storage.calls.load();
         let body = client.get("/many-reads").await.ok();
-        assert_eq!(body["total"], "5.00");
-        assert_eq!(body["has_a"], true);
+        assert_eq!(body["total"], "17.00");
+        assert_eq!(body["has_mug"], true);
         assert_eq!(
             storage.calls.load() - loads,
             1,
@@ -261,9 +262,7 @@ async fn one_request_loads_a_cart_once() {
 async fn handles_of_one_request_see_each_others_writes() {
     let storage = CountingStorage::new();
     let mut client = Client::new(cookie_app(&storage));
-    let first = client.add("a", "1.00", 1).await["version"]
-        .as_u64()
-        .unwrap();
+    let first = client.add("pen", 1).await["version"].as_u64().unwrap();
     let body = client.post("/write-then-read", json!({})).await.ok();
     assert_eq!(body, json!({"before": 1, "after": 2, "version": first + 1}));
 }
@@ -309,7 +308,8 @@ async fn session_config_without_session_layer_answers_500_naming_it() {
 
 #[tokio::test]
 async fn a_new_visitors_failed_first_write_leaves_no_trace() {
-    let long_name = "n".repeat(256);
+    // Over the 1 MiB cart size limit.
+    let long_attribute = "n".repeat(1024 * 1024 + 1024);
     let storage = CountingStorage::new();
     for (mode, app) in [
         ("cookie", cookie_app(&storage)),
@@ -320,7 +320,7 @@ async fn a_new_visitors_failed_first_write_leaves_no_trace() {
         let answer = client
             .post(
                 "/cart/items",
-                json!({"id": "a", "name": long_name, "price": "1.00", "quantity": 1}),
+                json!({"id": "pen", "quantity": 1, "attributes": {"note": long_attribute}}),
             )
             .await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{mode}");
@@ -345,14 +345,16 @@ async fn a_login_merge_waits_for_the_first_cart_operation() {
     let storage = CountingStorage::new();
     let user: Arc<Mutex<Option<String>>> = Arc::default();
     let logged_in = Arc::clone(&user);
-    let config = cookie_config(storage.clone()).with_user_resolver(move |_: &Parts| {
-        logged_in.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    });
+    let config = cookie_config(storage.clone())
+        .with_catalog(shop_catalog())
+        .with_user_resolver(move |_: &Parts| {
+            logged_in.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        });
     let app = routes()
         .route("/untouched", get(untouched))
         .layer(CartLayer::new(config));
     let mut client = Client::new(app);
-    client.add("a", "1.00", 2).await;
+    client.add("pen", 2).await;
     *user.lock().unwrap() = Some("42".to_owned());
 
     let before = storage.calls.snapshot();

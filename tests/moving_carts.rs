@@ -315,7 +315,7 @@ async fn a_failing_old_driver_fails_no_request_and_is_counted() {
         .unwrap();
     let manager = CartManager::new(CartConfig::new().with_storage(dual.clone()));
     let cart = manager.cart("guest-both", "default").unwrap();
-    cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
+    cart.add_priced(CartItem::new("a", "Apple", usd("1.00"), 1))
         .await
         .unwrap();
     assert_eq!(dual.old_failures(), 0);
@@ -328,7 +328,7 @@ async fn a_failing_old_driver_fails_no_request_and_is_counted() {
     assert_eq!(dual.old_failures(), 0, "reads are not writes");
 
     // A modify through the layer: one failed mirror.
-    cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
+    cart.add_priced(CartItem::new("a", "Apple", usd("1.00"), 1))
         .await
         .unwrap();
     assert_eq!(dual.old_failures(), 1);
@@ -544,7 +544,7 @@ async fn swap_identifier_replaces_the_target_per_instance() {
     let manager = CartManager::new(CartConfig::new().with_storage(storage.clone()));
     let guest = manager.cart("guest-9", "default").unwrap();
     guest
-        .add(CartItem::new(
+        .add_priced(CartItem::new(
             "a",
             "Apple",
             Money::parse("1.00", Currency::USD).unwrap(),
@@ -554,7 +554,7 @@ async fn swap_identifier_replaces_the_target_per_instance() {
         .unwrap();
     let guest_wishlist = manager.cart("guest-9", "wishlist").unwrap();
     guest_wishlist
-        .add(CartItem::new(
+        .add_priced(CartItem::new(
             "w",
             "Wish",
             Money::parse("9.00", Currency::USD).unwrap(),
@@ -563,7 +563,7 @@ async fn swap_identifier_replaces_the_target_per_instance() {
         .await
         .unwrap();
     let user = manager.cart("user:9", "default").unwrap();
-    user.add(CartItem::new(
+    user.add_priced(CartItem::new(
         "old",
         "Old",
         Money::parse("5.00", Currency::USD).unwrap(),

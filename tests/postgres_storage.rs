@@ -92,7 +92,7 @@ async fn versions_count_committed_changes_and_clearing_deletes_the_row() {
     let key = guest_key();
     let cart = manager.cart(key.identifier(), "default").unwrap();
     let before = db_clock(&storage).await;
-    cart.add(CartItem::new("a", "Apple", usd("1.00"), 1))
+    cart.add_priced(CartItem::new("a", "Apple", usd("1.00"), 1))
         .await
         .unwrap();
     let first = storage.load(&key).await.unwrap().unwrap().version;
@@ -101,7 +101,7 @@ async fn versions_count_committed_changes_and_clearing_deletes_the_row() {
         (before..=after).contains(&first),
         "a new cart starts at the database clock: {before} <= {first} <= {after}"
     );
-    cart.add(CartItem::new("b", "Bread", usd("2.00"), 1))
+    cart.add_priced(CartItem::new("b", "Bread", usd("2.00"), 1))
         .await
         .unwrap();
     cart.set_metadata("note", serde_json::json!("x"))

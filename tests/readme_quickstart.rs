@@ -7,13 +7,17 @@ use std::process::Command;
 
 use common::process;
 
-/// The curl commands of the README's quick start, with line continuations joined.
+/// The curl commands of the README's quick start section, with line continuations joined.
 fn readme_curl_commands() -> Vec<String> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let quick_start = readme
+        .split("\n## ")
+        .find(|section| section.starts_with("Quick start"))
+        .expect("a Quick start section");
     let mut commands = Vec::new();
     let mut current = String::new();
-    for line in readme.lines() {
+    for line in quick_start.lines() {
         let line = line.trim();
         if current.is_empty() && !line.starts_with("curl ") {
             continue;
@@ -62,4 +66,13 @@ fn the_quick_start_curl_lines_work_as_written() {
     assert_eq!(view["breakdown"][0]["base"], "39.80");
     assert_eq!(view["breakdown"][0]["result"], "35.82");
     assert_eq!(view["items"][0]["line_total"], "39.80");
+    // The catalogue named and priced the line; the client sent an id and a quantity.
+    assert_eq!(view["items"][0]["name"], "Organic T-shirt");
+    assert_eq!(view["items"][0]["price"], "19.90");
+    for command in &commands {
+        assert!(
+            !command.contains("price") && !command.contains("\"value\""),
+            "a quick start request sends a price or a condition: {command}"
+        );
+    }
 }

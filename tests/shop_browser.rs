@@ -127,6 +127,22 @@ async fn quantity_of(browser: &Client, id: &str) -> Option<String> {
     }
 }
 
+/// The admin token the shop processes of these tests are started with.
+const ADMIN_TOKEN: &str = "browser-test-admin";
+
+/// An admin request sent by the browser (with its cookies and the admin token); its status.
+async fn admin(browser: &Client, method: &str, path: &str, body: Value) -> Value {
+    browser
+        .execute(
+            "const r = await fetch(arguments[1], {method: arguments[0], headers: \
+             {'content-type': 'application/json', 'authorization': 'Bearer ' + arguments[3]}, \
+             body: JSON.stringify(arguments[2])}); return r.status;",
+            vec![json!(method), json!(path), body, json!(ADMIN_TOKEN)],
+        )
+        .await
+        .unwrap()
+}
+
 /// The cart as the JSON API sees it, fetched by the browser with its own cookies.
 async fn api_view(browser: &Client) -> Value {
     browser
@@ -220,13 +236,76 @@ async fn storefront_scenario(base: &str, driver: &ChromeDriver, screenshot_name:
     let conditions = api_view(&shopper).await["conditions"].clone();
     assert_eq!(conditions.as_array().unwrap().len(), 1, "{conditions}");
 
-    // Escaping: an item named like markup, added through the JSON API, shows as text.
+    // The admin raises the tee's price: the page tells the shopper and the totals follow.
+    // 3 × 21.00 + 6.25 = 69.25, less 10 % = 62.325, rounded half up to 62.33.
+    let changed = admin(
+        &shopper,
+        "PUT",
+        "/admin/catalog/tee",
+        json!({"price": "21.00"}),
+    )
+    .await;
+    assert_eq!(changed, 200);
+    shopper.goto(&format!("{base}/")).await.unwrap();
+    let notice = text(&shopper, "#notices li.price-changed[data-id=\"tee\"]").await;
+    assert!(
+        notice.contains("Organic T-shirt") && notice.contains("19.90") && notice.contains("21.00"),
+        "{notice}"
+    );
+    assert_eq!(
+        text(&shopper, "tr[data-id=\"tee\"] td.line-total").await,
+        "63.00"
+    );
+    assert_eq!(text(&shopper, "#total").await, "62.33");
+
+    // TENOFF stacks with SAVE10 while the subtotal is at least 50.00.
+    shopper
+        .find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .send_keys("tenoff")
+        .await
+        .unwrap();
+    press(&shopper, "#apply-code").await;
+    assert!(text(&shopper, ".notice").await.contains("TENOFF applied"));
+    assert_eq!(text(&shopper, "#total").await, "52.33");
+    let codes = text(&shopper, "#codes").await;
+    assert!(
+        codes.contains("SAVE10") && codes.contains("TENOFF"),
+        "{codes}"
+    );
+    // Removing a code from the page.
+    press(&shopper, "#remove-code-TENOFF").await;
+    assert_eq!(text(&shopper, "#total").await, "62.33");
+    assert!(!text(&shopper, "#codes").await.contains("TENOFF"));
+
+    // A client price is refused by the JSON API, and changes nothing.
+    let refused = shopper
+        .execute(
+            "const r = await fetch('/cart/items', {method: 'POST', headers: {'content-type': 'application/json'}, \
+             body: JSON.stringify({id: 'lamp', price: '0.01', quantity: 1})}); return r.status;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, 422);
+    assert_eq!(api_view(&shopper).await["total"], "62.33");
+
+    // Escaping: a product named like markup (the admin's) shows as text.
     let markup = "<img src=x onerror=alert(1)>";
+    let created = admin(
+        &shopper,
+        "PUT",
+        "/admin/catalog/xss",
+        json!({"price": "1.00", "name": markup}),
+    )
+    .await;
+    assert_eq!(created, 200);
     let added = shopper
         .execute(
             "const r = await fetch('/cart/items', {method: 'POST', headers: {'content-type': 'application/json'}, \
-             body: JSON.stringify({id: 'xss', name: arguments[0], price: '1.00', quantity: 1})}); return r.status;",
-            vec![json!(markup)],
+             body: JSON.stringify({id: 'xss', quantity: 1})}); return r.status;",
+            vec![],
         )
         .await
         .unwrap();
@@ -254,7 +333,13 @@ async fn storefront_scenario(base: &str, driver: &ChromeDriver, screenshot_name:
 #[tokio::test]
 async fn storefront_in_a_real_browser_with_the_session_driver() {
     let driver = start_chromedriver();
-    let shop = start_example("shop", &[("CART_STORAGE", "session")]);
+    let shop = start_example(
+        "shop",
+        &[
+            ("CART_STORAGE", "session"),
+            ("SHOP_ADMIN_TOKEN", ADMIN_TOKEN),
+        ],
+    );
     storefront_scenario(&shop.address, &driver, "storefront-session.png").await;
 }
 
@@ -264,7 +349,11 @@ async fn storefront_in_a_real_browser_with_the_database_driver() {
     let url = pg::test_database_url().await;
     let shop = start_example(
         "shop",
-        &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)],
+        &[
+            ("CART_STORAGE", "database"),
+            ("DATABASE_URL", &url),
+            ("SHOP_ADMIN_TOKEN", ADMIN_TOKEN),
+        ],
     );
     storefront_scenario(&shop.address, &driver, "storefront-database.png").await;
 }

@@ -9,13 +9,14 @@ use axum::Router;
 use axum::routing::{get, post};
 use axum_cart::storage::CartStorage;
 use axum_cart::{
-    Cart, CartConfig, CartError, CartLayer, CartManager, CookieConfig, ItemInput, MemoryStorage,
+    AddItem, Cart, CartConfig, CartError, CartLayer, CartManager, CookieConfig, MemoryStorage,
     StorageMode,
 };
 use common::requests::{browser, serve};
+use common::shop::{PRODUCTS, shop_catalog};
 
-async fn add(cart: Cart, axum::Json(item): axum::Json<ItemInput>) -> Result<String, CartError> {
-    cart.add_input(item).await?;
+async fn add(cart: Cart, axum::Json(item): axum::Json<AddItem>) -> Result<String, CartError> {
+    cart.add_product(item).await?;
     Ok(cart.storage().driver().to_owned())
 }
 
@@ -30,6 +31,7 @@ async fn swapping_the_driver_under_load_fails_no_request() {
     let manager = CartManager::new(
         CartConfig::new()
             .with_storage(old.clone())
+            .with_catalog(shop_catalog())
             .with_cookie_identifier(CookieConfig::new(cookie::Key::generate()).with_secure(false)),
     );
     let app = Router::new()
@@ -57,7 +59,7 @@ async fn swapping_the_driver_under_load_fails_no_request() {
                 let response = http
                     .post(format!("{base}/items"))
                     .json(&serde_json::json!({
-                        "id": format!("c{client_number}"), "name": "Thing", "price": "1.00", "quantity": 1
+                        "id": PRODUCTS[client_number % PRODUCTS.len()].0, "quantity": 1
                     }))
                     .send()
                     .await

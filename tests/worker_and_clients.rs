@@ -21,12 +21,12 @@ use axum_cart::storage::{
     CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError,
     Versioned,
 };
-use axum_cart::{Cart, CartConfig, CartContents, CartError, CartLayer, CartManager, ItemInput};
+use axum_cart::{AddItem, Cart, CartConfig, CartContents, CartError, CartLayer, CartManager};
 use common::requests::serve;
 use common::{pg, redis};
 
-async fn add(cart: Cart, axum::Json(item): axum::Json<ItemInput>) -> Result<(), CartError> {
-    cart.add_input(item).await.map(|_| ())
+async fn add(cart: Cart, axum::Json(item): axum::Json<AddItem>) -> Result<(), CartError> {
+    cart.add_product(item).await.map(|_| ())
 }
 
 /// A driver that counts the conflicts its `modify` retried, and otherwise is `inner` unchanged
@@ -109,6 +109,7 @@ async fn worker_and_clients_share_one_cart(storage: impl CartStorage, write_queu
     let manager = CartManager::new(
         CartConfig::new()
             .with_storage(storage)
+            .with_catalog(common::shop::shop_catalog())
             .with_cookie_identifier(axum_cart::CookieConfig::new(cookie::Key::generate()))
             .with_user_resolver(|_: &http::request::Parts| Some("shared".to_owned()))
             // Far longer than the run needs: a racing writer never gives up.
@@ -136,7 +137,7 @@ async fn worker_and_clients_share_one_cart(storage: impl CartStorage, write_queu
             for _ in 0..25 {
                 let response = http
                     .post(format!("{base}/items"))
-                    .json(&serde_json::json!({"id": "web", "name": "Web order", "price": "3.00", "quantity": 1}))
+                    .json(&serde_json::json!({"id": "mug", "quantity": 1}))
                     .send()
                     .await
                     .unwrap();
@@ -152,7 +153,7 @@ async fn worker_and_clients_share_one_cart(storage: impl CartStorage, write_queu
                 cart.set_metadata("worker_tick", serde_json::json!(tick))
                     .await
                     .unwrap();
-                cart.add(axum_cart::CartItem::new(
+                cart.add_priced(axum_cart::CartItem::new(
                     "worker",
                     "Worker line",
                     axum_cart::Money::parse("1.00", axum_cart::Currency::USD).unwrap(),
@@ -175,7 +176,7 @@ async fn worker_and_clients_share_one_cart(storage: impl CartStorage, write_queu
         .await
         .unwrap();
     assert_eq!(
-        cart.get("web").unwrap().quantity(),
+        cart.get("mug").unwrap().quantity(),
         200,
         "every web add counted"
     );
@@ -209,7 +210,7 @@ async fn worker_and_clients_share_one_cart(storage: impl CartStorage, write_queu
         .await
         .unwrap();
     assert_eq!(flagged.get_metadata("idle"), Some(&serde_json::json!(true)));
-    assert_eq!(flagged.get("web").unwrap().quantity(), 200);
+    assert_eq!(flagged.get("mug").unwrap().quantity(), 200);
     let retries = retries.load(Ordering::SeqCst);
     println!(
         "{} with the queue {write_queue}: {retries} conflicts retried",

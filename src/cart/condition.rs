@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::currency::Currency;
 use super::error::Error;
+use super::hygiene;
 use super::money::truncate_for_message;
 use super::rule::{Rule, RuleContext};
 use super::value::ConditionValue;
@@ -219,12 +220,16 @@ impl Condition {
         self.value = value;
     }
 
-    /// Checks the condition against the cart's currency and limits.
+    /// Checks the condition against the cart's currency and limits, and that its text can be
+    /// stored. Not done by [`Condition::new`] or when reading a stored cart: only a condition
+    /// entering a cart is refused.
     pub(crate) fn validate(&self, currency: Currency, max_name: usize) -> Result<(), Error> {
         let length = self.name.chars().count();
         if length > max_name {
             return Err(Error::limit("name", max_name as u64, length as u64));
         }
+        hygiene::check_text("condition.name", &self.name)?;
+        hygiene::check_text("type", &self.kind)?;
         self.value.check_currency(currency, "value")?;
         if self.rules.len() > MAX_RULES {
             return Err(Error::limit(

@@ -260,14 +260,46 @@ impl CartContents {
     ///
     /// [`Error::Overflow`] when an amount does not fit in 64-bit minor units.
     pub fn totals_at(&self, now: OffsetDateTime) -> Result<Totals, Error> {
-        Totals::compute(TotalsInput {
+        Totals::compute(self.totals_input(now))
+    }
+
+    fn totals_input(&self, now: OffsetDateTime) -> TotalsInput<'_> {
+        TotalsInput {
             currency: self.currency,
             rounding: self.rounding,
             items: &self.items,
             conditions: &self.conditions,
             metadata: &self.metadata,
             now,
-        })
+        }
+    }
+
+    /// Checks that the cart can be totalled now and at any later time, whichever of its rules
+    /// hold then (a date window opens, say): the check a write makes before it stores the cart,
+    /// so that a stored cart is never one whose totals fail.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] when an amount, now or once other rules hold, would not fit in 64-bit
+    /// minor units.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::cart::{CartContents, CartItem, Condition, ConditionTarget, Currency, Money};
+    ///
+    /// let mut cart = CartContents::new(Currency::USD);
+    /// let price = Money::parse("90000000000000000.00", Currency::USD)?;
+    /// cart.add(CartItem::new("yacht", "Yacht", price, 1))?;
+    /// assert!(cart.check_totals().is_ok());
+    /// cart.add_condition(Condition::new("x", "fee", ConditionTarget::Total, "*2")?)?;
+    /// assert_eq!(cart.check_totals().unwrap_err().code(), "overflow");
+    /// # Ok::<(), axum_cart::cart::Error>(())
+    /// ```
+    pub fn check_totals(&self) -> Result<(), Error> {
+        let now = OffsetDateTime::now_utc();
+        self.totals_at(now)?;
+        Totals::check_ceiling(self.totals_input(now))
     }
 
     // ----- for the other files of the domain ---------------------------------------------------

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
 use super::condition::Condition;
 use super::contents::CartContents;
@@ -99,6 +100,15 @@ struct StoredItem {
     attributes: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     conditions: Vec<Condition>,
+    /// Absent for lines priced by trusted code, and in documents older than price provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    price_source: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    priced_at: Option<OffsetDateTime>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +146,8 @@ impl Serialize for CartContents {
                     quantity: item.quantity,
                     attributes: item.attributes.clone(),
                     conditions: item.conditions.clone(),
+                    price_source: item.price_source.clone(),
+                    priced_at: item.priced_at,
                 })
                 .collect(),
             conditions: self.conditions().to_vec(),
@@ -171,6 +183,10 @@ impl<'de> Deserialize<'de> for CartContents {
                     quantity: item.quantity,
                     attributes: item.attributes,
                     conditions: item.conditions,
+                    price_source: item.price_source,
+                    priced_at: item.priced_at,
+                    checked: false,
+                    repriced: None,
                 })
             })
             .collect::<Result<Vec<_>, D::Error>>()?;
@@ -223,6 +239,29 @@ mod tests {
         let mut cleared = back.clone();
         cleared.clear();
         assert!(cleared.has_write("w1"), "clearing the lines keeps the log");
+    }
+
+    #[test]
+    fn price_provenance_round_trips_and_old_documents_have_none() {
+        let at = time::macros::datetime!(2024-05-01 12:30:00.123456789 UTC);
+        let mut cart = CartContents::new(Currency::USD);
+        let line = CartItem::new("mug", "Enamel mug", usd("8.50"), 1)
+            .with_provenance(Some("catalog@v3".into()), Some(at));
+        cart.add(line).unwrap();
+        let bytes = cart.to_json().unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["items"][0]["price_source"], "catalog@v3");
+        assert_eq!(
+            json["items"][0]["priced_at"],
+            "2024-05-01T12:30:00.123456789Z"
+        );
+        let back = CartContents::from_json(&bytes).unwrap();
+        assert_eq!(back.get("mug").unwrap().priced_at(), Some(at));
+
+        let old = br#"{"schema": 1, "currency": "USD", "items": [{"id": "a", "name": "A", "price": "1.00", "quantity": 1}]}"#;
+        let old = CartContents::from_json(old).unwrap();
+        assert_eq!(old.get("a").unwrap().price_source(), None);
+        assert_eq!(old.get("a").unwrap().priced_at(), None);
     }
 
     #[test]

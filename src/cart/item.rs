@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
 use super::condition::{self, Condition, ConditionInput, ConditionTarget};
 use super::currency::Currency;
@@ -20,7 +21,7 @@ use super::money::Money;
 /// assert_eq!(shirt.quantity(), 2);
 /// assert_eq!(shirt.attributes()["size"], "M");
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct CartItem {
     // Shared, so that totals and steps can name their line without copying the id.
     pub(crate) id: Arc<str>,
@@ -29,6 +30,38 @@ pub struct CartItem {
     pub(crate) quantity: u32,
     pub(crate) attributes: Map<String, Value>,
     pub(crate) conditions: Vec<Condition>,
+    /// Where a catalogue price came from; `None` for a price trusted code gave.
+    pub(crate) price_source: Option<String>,
+    /// When the catalogue price was taken.
+    pub(crate) priced_at: Option<OffsetDateTime>,
+    /// Whether this request already compared the line with the catalogue; never stored.
+    pub(crate) checked: bool,
+    /// Set by a read that re-priced the line from the catalogue; never stored.
+    pub(crate) repriced: Option<Repriced>,
+}
+
+/// What a read's re-pricing replaced, so that a later write of the same request stores the new
+/// price only where the stored line still has the old one, and the view can tell the shopper.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Repriced {
+    pub(crate) previous: Money,
+    pub(crate) previous_at: Option<OffsetDateTime>,
+    /// Whether the view carries a `price_changed` notice for it.
+    pub(crate) notice: bool,
+}
+
+/// Equal lines hold the same data; a read's re-pricing marker is not data.
+impl PartialEq for CartItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.price == other.price
+            && self.quantity == other.quantity
+            && self.attributes == other.attributes
+            && self.conditions == other.conditions
+            && self.price_source == other.price_source
+            && self.priced_at == other.priced_at
+    }
 }
 
 impl CartItem {
@@ -66,7 +99,47 @@ impl CartItem {
             quantity,
             attributes: Map::new(),
             conditions: Vec::new(),
+            price_source: None,
+            priced_at: None,
+            checked: false,
+            repriced: None,
         }
+    }
+
+    /// Records that the price came from the catalogue `source` at `at`.
+    pub(crate) fn with_provenance(
+        mut self,
+        source: Option<String>,
+        at: Option<OffsetDateTime>,
+    ) -> Self {
+        self.price_source = source;
+        self.priced_at = at;
+        self
+    }
+
+    /// Takes the catalogue price `price` from `source` at `now`, remembering the price it replaces.
+    pub(crate) fn reprice(
+        &mut self,
+        price: Money,
+        source: &str,
+        now: OffsetDateTime,
+        notice: bool,
+    ) {
+        self.repriced = Some(Repriced {
+            previous: self.price,
+            previous_at: self.priced_at,
+            notice,
+        });
+        self.price = price;
+        self.price_source = Some(source.to_owned());
+        self.priced_at = Some(now);
+    }
+
+    /// Whether both lines hold the same price with the same provenance.
+    pub(crate) fn same_pricing(&self, other: &CartItem) -> bool {
+        self.price == other.price
+            && self.price_source == other.price_source
+            && self.priced_at == other.priced_at
     }
 
     /// Sets one attribute (size, colour, ...), replacing any earlier value of `key`.
@@ -117,16 +190,84 @@ impl CartItem {
     pub fn conditions(&self) -> &[Condition] {
         &self.conditions
     }
+
+    /// Where the price came from (`catalog@v7`, ...) for a line added through the catalogue;
+    /// `None` for a line added with a price trusted code gave.
+    pub fn price_source(&self) -> Option<&str> {
+        self.price_source.as_deref()
+    }
+
+    /// When the catalogue price was taken; `None` for a line added with a trusted price.
+    pub fn priced_at(&self) -> Option<OffsetDateTime> {
+        self.priced_at
+    }
+
+    /// The price a read of this request replaced with the catalogue's, when it did.
+    pub(crate) fn repriced_from(&self) -> Option<(Money, bool)> {
+        self.repriced.as_ref().map(|r| (r.previous, r.notice))
+    }
 }
 
-/// An item as a client sends it: `{id, name, price, quantity, attributes?, conditions?}`, with the
-/// price as a decimal string in the cart's currency.
+/// A product as a client adds it: `{id, quantity?, attributes?}`. The name and the unit price come
+/// from the shop's [`Catalog`](crate::Catalog); a `price` or `name` field is refused.
+///
+/// Quantities are signed here so that `0` and `-3` reach validation and get a typed error naming
+/// `quantity` instead of a bare parse failure.
+///
+/// ```
+/// use axum_cart::AddItem;
+///
+/// let input: AddItem = serde_json::from_str(r#"{"id": "mug", "quantity": 2}"#).unwrap();
+/// assert_eq!((input.id.as_str(), input.quantity), ("mug", 2));
+/// let priced = serde_json::from_str::<AddItem>(r#"{"id": "mug", "price": "0.01"}"#);
+/// assert!(priced.unwrap_err().to_string().contains("unknown field `price`"));
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddItem {
+    /// The product id in the catalogue.
+    pub id: String,
+    /// How many, at least 1 (default 1).
+    #[serde(default = "one")]
+    pub quantity: i64,
+    /// Free-form attributes (size, colour, ...).
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+}
+
+impl AddItem {
+    /// `quantity` of product `id`, with no attributes.
+    pub fn new(id: impl Into<String>, quantity: i64) -> Self {
+        AddItem {
+            id: id.into(),
+            quantity,
+            attributes: Map::new(),
+        }
+    }
+
+    /// Sets one attribute, replacing any earlier value of `key`.
+    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.attributes.insert(key.into(), value.into());
+        self
+    }
+
+    /// The line for this input, named and priced by `name` and `price` from the catalogue.
+    pub(crate) fn into_item(self, name: &str, price: Money) -> Result<CartItem, Error> {
+        let quantity = quantity_from(self.quantity)?;
+        Ok(CartItem::new(self.id, name, price, quantity).with_attributes(self.attributes))
+    }
+}
+
+/// An item with its price, for trusted code only (an import, an admin tool): `{id, name, price,
+/// quantity, attributes?, conditions?}`, with the price as a decimal string in the cart's
+/// currency. Never deserialize it from a client's request: clients send [`AddItem`], priced by the
+/// catalogue.
 ///
 /// Quantities are signed here so that `0` and `-3` reach validation and get a typed error naming
 /// `quantity` instead of a bare parse failure.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ItemInput {
+pub struct PricedItemInput {
     /// The item id.
     pub id: String,
     /// The display name.
@@ -148,7 +289,7 @@ fn one() -> i64 {
     1
 }
 
-impl ItemInput {
+impl PricedItemInput {
     /// Parses the price and quantity into a line of a cart in `currency`; every condition becomes
     /// an item condition.
     ///
@@ -224,7 +365,8 @@ impl ItemUpdate {
 }
 
 /// An update as a client sends it: `{quantity}` (absolute) or `{delta}` (relative), and
-/// optionally `name`, `price`, `attributes`.
+/// optionally `attributes`. A client changes neither a name nor a price: a `name` or `price` field
+/// is refused.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemUpdateInput {
@@ -232,22 +374,17 @@ pub struct ItemUpdateInput {
     pub quantity: Option<i64>,
     /// Relative quantity.
     pub delta: Option<i64>,
-    /// New name.
-    pub name: Option<String>,
-    /// New unit price as a decimal string.
-    pub price: Option<String>,
     /// New attributes.
     pub attributes: Option<Map<String, Value>>,
 }
 
 impl ItemUpdateInput {
-    /// Validates the shape and parses the price in `currency`.
+    /// Validates the shape.
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] naming `quantity` when both `quantity` and `delta` are given, or
-    /// `price` when the price is not an amount in `currency`.
-    pub fn into_update(self, currency: Currency) -> Result<ItemUpdate, Error> {
+    /// [`Error::Validation`] naming `quantity` when both `quantity` and `delta` are given.
+    pub fn into_update(self) -> Result<ItemUpdate, Error> {
         let quantity = match (self.quantity, self.delta) {
             (Some(_), Some(_)) => {
                 return Err(Error::validation(
@@ -259,15 +396,10 @@ impl ItemUpdateInput {
             (None, Some(d)) => Some(QuantityChange::By(d)),
             (None, None) => None,
         };
-        let price = self
-            .price
-            .map(|p| Money::parse_field(&p, currency, "price"))
-            .transpose()?;
         Ok(ItemUpdate {
             quantity,
-            name: self.name,
-            price,
             attributes: self.attributes,
+            ..ItemUpdate::default()
         })
     }
 }

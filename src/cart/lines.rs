@@ -6,6 +6,7 @@
 use super::condition::ConditionTarget;
 use super::contents::CartContents;
 use super::error::Error;
+use super::hygiene;
 use super::item::{CartItem, ItemUpdate, QuantityChange};
 use super::limits::Limits;
 use super::money::Money;
@@ -29,6 +30,9 @@ impl CartContents {
     fn validate_item(&self, item: &CartItem) -> Result<(), Error> {
         Limits::check_length("id", &item.id, self.limits().max_id_length)?;
         Limits::check_length("name", &item.name, self.limits().max_name_length)?;
+        hygiene::check_text("id", &item.id)?;
+        hygiene::check_text("name", &item.name)?;
+        hygiene::check_object("attributes", &item.attributes)?;
         self.check_price(item.price)?;
         if item.quantity == 0 {
             return Err(Error::validation(
@@ -57,7 +61,9 @@ impl CartContents {
     /// # Errors
     ///
     /// - [`Error::Validation`] when the id or name is empty, the price is negative, the quantity
-    ///   is 0, or an item condition does not fit the cart's currency;
+    ///   is 0, an item condition does not fit the cart's currency, the id, name, a condition name
+    ///   or an attribute key or string holds a control character, or the attributes nest deeper
+    ///   than [`MAX_JSON_DEPTH`](super::MAX_JSON_DEPTH) levels;
     /// - [`Error::CurrencyMismatch`] when the price is in another currency;
     /// - [`Error::LimitExceeded`] when the id or name is too long, the (summed) quantity is over
     ///   `max_quantity`, the item has more than `max_conditions` conditions, or a new line would
@@ -144,7 +150,8 @@ impl CartContents {
     /// # Errors
     ///
     /// [`Error::ItemNotFound`] when there is no line `id`; otherwise the errors of
-    /// [`CartContents::add`] for a bad name, price or quantity. The cart is then unchanged.
+    /// [`CartContents::add`] for a bad name, price, quantity or attributes. The cart is then
+    /// unchanged.
     pub fn update(&mut self, id: &str, update: ItemUpdate) -> Result<Option<&CartItem>, Error> {
         let index = self.position(id)?;
         let line = &self.items()[index];
@@ -155,6 +162,10 @@ impl CartContents {
         };
         if let Some(name) = &update.name {
             Limits::check_length("name", name, self.limits().max_name_length)?;
+            hygiene::check_text("name", name)?;
+        }
+        if let Some(attributes) = &update.attributes {
+            hygiene::check_object("attributes", attributes)?;
         }
         if let Some(price) = update.price {
             self.check_price(price)?;

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::contents::CartContents;
 use super::error::Error;
+use super::hygiene;
 use super::limits::Limits;
 
 impl CartContents {
@@ -17,10 +18,13 @@ impl CartContents {
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] when `key` is empty, [`Error::LimitExceeded`] when it is longer than
-    /// `max_id_length`.
+    /// [`Error::Validation`] naming `key` when `key` is empty, or `metadata` when the key or a
+    /// key or string inside `value` holds a control character or `value` nests deeper than
+    /// [`MAX_JSON_DEPTH`](super::MAX_JSON_DEPTH) levels (the metadata object being the first);
+    /// [`Error::LimitExceeded`] when `key` is longer than `max_id_length`.
     pub fn set_metadata(&mut self, key: &str, value: Value) -> Result<(), Error> {
         Limits::check_length("key", key, self.limits().max_id_length)?;
+        hygiene::check_entry("metadata", key, &value)?;
         self.metadata_mut().insert(key.to_owned(), value);
         Ok(())
     }
@@ -31,8 +35,9 @@ impl CartContents {
     ///
     /// As [`CartContents::set_metadata`], for the first key that is refused.
     pub fn set_metadata_many(&mut self, values: Map<String, Value>) -> Result<(), Error> {
-        for key in values.keys() {
+        for (key, value) in &values {
             Limits::check_length("key", key, self.limits().max_id_length)?;
+            hygiene::check_entry("metadata", key, value)?;
         }
         self.metadata_mut().extend(values);
         Ok(())

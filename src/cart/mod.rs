@@ -6,7 +6,8 @@
 //!
 //! Files and their imports point one way: `error` ← `currency` ← `money` ← `value`, `rule` ←
 //! `condition` ← `item` ← `totals` ← `contents` ← `lines`, `adjustments`, `metadata`,
-//! `document`, `merge`. `limits` depends on `error` alone and is used from `contents` on.
+//! `document`, `merge`. `limits` and `hygiene` depend on `error` alone; `limits` is used from
+//! `contents` on, `hygiene` from `rule` on.
 
 mod adjustments;
 mod condition;
@@ -14,6 +15,7 @@ mod contents;
 mod currency;
 mod document;
 mod error;
+mod hygiene;
 mod item;
 mod limits;
 mod lines;
@@ -30,7 +32,8 @@ pub use contents::CartContents;
 pub use currency::Currency;
 pub use document::SCHEMA_VERSION;
 pub use error::Error;
-pub use item::{CartItem, ItemInput, ItemUpdate, ItemUpdateInput, QuantityChange};
+pub use hygiene::MAX_JSON_DEPTH;
+pub use item::{AddItem, CartItem, ItemUpdate, ItemUpdateInput, PricedItemInput, QuantityChange};
 pub use limits::Limits;
 pub use merge::{MergeReport, MergeStrategy, merge};
 pub use money::{Money, RoundingMode};

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::currency::Currency;
 use super::error::Error;
+use super::hygiene;
 use super::money::Money;
 
 /// A rule that must hold for its condition to apply. Rules are data, so every driver stores them.
@@ -122,7 +123,7 @@ pub(crate) struct RuleContext<'a> {
 
 impl Rule {
     /// Checks the rule's bounds against the cart's currency (no more decimals than it has) and
-    /// against each other.
+    /// against each other, and that its ids, keys and values can be stored.
     pub(crate) fn validate(&self, currency: Currency) -> Result<(), Error> {
         let amount = |a: &Decimal| Money::from_decimal_exact(*a, currency, "rules").map(|_| ());
         match self {
@@ -142,6 +143,15 @@ impl Rule {
                 "rules",
                 "date_window has from at or after until",
             )),
+            Rule::HasItem { id } | Rule::MissingItem { id } => hygiene::check_text("rules", id),
+            Rule::MetadataPresent { key } => hygiene::check_text("rules", key),
+            Rule::MetadataEquals { key, value } => hygiene::check_entry("rules", key, value),
+            Rule::MetadataIn { key, values } => {
+                hygiene::check_text("rules", key)?;
+                values
+                    .iter()
+                    .try_for_each(|value| hygiene::check_entry("rules", key, value))
+            }
             _ => Ok(()),
         }
     }

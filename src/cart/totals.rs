@@ -92,7 +92,10 @@ pub struct Totals {
     /// After the `total` conditions.
     #[serde(serialize_with = "serialize_decimal")]
     pub total: Money,
-    /// `subtotal_without_conditions - total`, never below zero.
+    /// What the discounts took off: the sum of the reductions made by the steps of conditions of
+    /// kind `discount` (item steps × the line's quantity, and cart steps), so a tax, a fee or
+    /// shipping never shrinks it. The kind decides, not the value: a `discount` that raises an
+    /// amount saves nothing, and a condition of another kind that lowers one is not a saving.
     #[serde(serialize_with = "serialize_decimal")]
     pub savings: Money,
     /// Sum of quantities.
@@ -105,14 +108,44 @@ pub struct Totals {
     pub steps: Vec<Step>,
 }
 
+/// The kind whose steps count as savings.
+const DISCOUNT: &str = "discount";
+
+/// Which conditions a computation applies, and how.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The totals now: the conditions whose rules hold.
+    Now,
+    /// A ceiling over every moment and every state of the rules: a condition with rules may
+    /// apply or not, so its step passes on the larger of its base and its result; one without
+    /// rules applies as usual. Each step is monotone in its base, so no choice of rules (a date
+    /// window opening later, say) can reach beyond the ceiling.
+    Ceiling,
+}
+
+/// Applies one condition to `base`. Returns the amount passed on to the next step and the
+/// reduction it counts as savings (per unit, for an item step).
 fn apply_step(
     condition: &Condition,
     stage: Stage,
     base: Money,
     rounding: RoundingMode,
+    pass: Pass,
     steps: &mut Vec<Step>,
-) -> Result<Money, Error> {
-    let result = condition.value().apply(base, rounding)?;
+) -> Result<(Money, i128), Error> {
+    let mut result = condition.value().apply(base, rounding)?;
+    let discount = condition.kind() == DISCOUNT;
+    let lowered = i128::from(base.minor_units()) - i128::from(result.minor_units());
+    let mut saved = if discount { lowered.max(0) } else { 0 };
+    if pass == Pass::Ceiling {
+        if lowered > 0 && !condition.rules().is_empty() {
+            result = base;
+        }
+        // From a lower base, rounding can make a reduction one minor unit larger.
+        if discount {
+            saved += 1;
+        }
+    }
     steps.push(Step {
         stage,
         condition: condition.name().to_owned(),
@@ -122,7 +155,7 @@ fn apply_step(
         change: result.checked_sub(base)?,
         result,
     });
-    Ok(result)
+    Ok((result, saved))
 }
 
 /// The parts of a cart that its totals are computed from.
@@ -144,6 +177,16 @@ pub(crate) struct TotalsInput<'a> {
 impl Totals {
     /// Runs the pipeline described on [`Totals`] over the parts of one cart.
     pub(crate) fn compute(input: TotalsInput<'_>) -> Result<Totals, Error> {
+        Totals::run(input, Pass::Now)
+    }
+
+    /// Checks that the totals fit in 64-bit minor units whichever rules hold, now or at any
+    /// later time: a cart that passes can be totalled whenever it is read.
+    pub(crate) fn check_ceiling(input: TotalsInput<'_>) -> Result<(), Error> {
+        Totals::run(input, Pass::Ceiling).map(|_| ())
+    }
+
+    fn run(input: TotalsInput<'_>, pass: Pass) -> Result<Totals, Error> {
         let TotalsInput {
             currency,
             rounding,
@@ -168,19 +211,26 @@ impl Totals {
             now,
             has_item: &has_item,
         };
+        let applies = |condition: &Condition, item_quantity: Option<u32>| {
+            pass == Pass::Ceiling || condition.applies(&cx, item_quantity)
+        };
 
         let mut steps = Vec::new();
+        let mut saved = 0i128;
         let mut line_totals = Vec::with_capacity(items.len());
         let mut items_subtotal = Money::zero(currency);
         for item in items {
             let mut unit = item.price;
             if !item.conditions.is_empty() {
                 let ordered = in_application_order(item.conditions.iter());
-                for condition in ordered.filter(|c| c.applies(&cx, Some(item.quantity))) {
+                for condition in ordered.filter(|c| applies(c, Some(item.quantity))) {
                     let stage = Stage::Item {
                         id: item.id.clone(),
                     };
-                    unit = apply_step(condition, stage, unit, rounding, &mut steps)?;
+                    let (next, per_unit) =
+                        apply_step(condition, stage, unit, rounding, pass, &mut steps)?;
+                    unit = next;
+                    saved = saved.saturating_add(per_unit * i128::from(item.quantity));
                 }
             }
             let line_total = unit.checked_mul(i64::from(item.quantity))?;
@@ -199,19 +249,31 @@ impl Totals {
         };
         let mut subtotal = items_subtotal;
         for condition in cart_stage(ConditionTarget::Subtotal) {
-            if condition.applies(&cx, None) {
-                subtotal = apply_step(condition, Stage::Subtotal, subtotal, rounding, &mut steps)?;
+            if applies(condition, None) {
+                let (next, cut) = apply_step(
+                    condition,
+                    Stage::Subtotal,
+                    subtotal,
+                    rounding,
+                    pass,
+                    &mut steps,
+                )?;
+                subtotal = next;
+                saved = saved.saturating_add(cut);
             }
         }
         let mut total = subtotal;
         for condition in cart_stage(ConditionTarget::Total) {
-            if condition.applies(&cx, None) {
-                total = apply_step(condition, Stage::Total, total, rounding, &mut steps)?;
+            if applies(condition, None) {
+                let (next, cut) =
+                    apply_step(condition, Stage::Total, total, rounding, pass, &mut steps)?;
+                total = next;
+                saved = saved.saturating_add(cut);
             }
         }
-        let savings = subtotal_without_conditions
-            .checked_sub(total)?
-            .at_least_zero();
+        let savings = i64::try_from(saved)
+            .map(|minor| Money::from_minor(minor, currency))
+            .map_err(|_| Error::overflow("savings"))?;
         Ok(Totals {
             subtotal_without_conditions,
             items_subtotal,

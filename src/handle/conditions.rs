@@ -23,7 +23,7 @@ impl Cart {
     /// # use axum_cart::{CartItem, Currency, Money};
     /// use axum_cart::{Condition, ConditionTarget};
     ///
-    /// # cart.add(CartItem::new("lamp", "Desk lamp", Money::parse("149.00", Currency::USD)?, 1)).await?;
+    /// # cart.add_priced(CartItem::new("lamp", "Desk lamp", Money::parse("149.00", Currency::USD)?, 1)).await?;
     /// let vat = Condition::new("VAT", "tax", ConditionTarget::Subtotal, "+20%")?;
     /// cart.add_condition(vat).await?;
     /// assert_eq!(cart.totals().await?.total.to_string(), "178.80");
@@ -148,7 +148,7 @@ impl Cart {
     /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
     /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
     /// # use axum_cart::{CartItem, Currency, Money};
-    /// # cart.add(CartItem::new("cap", "Canvas cap", Money::parse("14.00", Currency::USD)?, 2)).await?;
+    /// # cart.add_priced(CartItem::new("cap", "Canvas cap", Money::parse("14.00", Currency::USD)?, 2)).await?;
     /// cart.add_discount("SAVE10", "10%").await?; // a discount always takes off: 10% means -10%
     /// assert_eq!(cart.totals().await?.total.to_string(), "25.20");
     /// # Ok::<(), Box<dyn std::error::Error>>(())

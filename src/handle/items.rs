@@ -1,12 +1,15 @@
 //! Line operations of the [`Cart`] handle.
 
 use super::Cart;
-use crate::cart::{self, CartItem, Currency, ItemInput, ItemUpdate, ItemUpdateInput};
+use crate::cart::{self, CartContents, CartItem, ItemUpdate, ItemUpdateInput, PricedItemInput};
 use crate::error::CartError;
 use crate::event::CartEventKind;
 
 impl Cart {
-    /// Adds a line (an existing id gets the new name, price and attributes and the summed quantity).
+    /// Adds a line with its price taken as given: for trusted code only (imports, admin tools),
+    /// never with a price a client sent. Shoppers add with [`Cart::add_product`], priced by the
+    /// catalogue. An existing id gets the new name, price and attributes and the summed quantity,
+    /// and is no longer re-priced by the catalogue.
     ///
     /// # Errors
     ///
@@ -22,35 +25,43 @@ impl Cart {
     /// use axum_cart::{CartItem, Currency, Money};
     ///
     /// let price = Money::parse("19.90", Currency::USD)?;
-    /// cart.add(CartItem::new("tee", "Organic T-shirt", price, 1)).await?;
-    /// let line = cart.add(CartItem::new("tee", "Organic T-shirt", price, 2)).await?;
+    /// cart.add_priced(CartItem::new("tee", "Organic T-shirt", price, 1)).await?;
+    /// let line = cart.add_priced(CartItem::new("tee", "Organic T-shirt", price, 2)).await?;
     /// assert_eq!(line.quantity(), 3, "adding an id again adds the quantities");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
-    pub async fn add(&self, item: CartItem) -> Result<CartItem, CartError> {
+    pub async fn add_priced(&self, item: CartItem) -> Result<CartItem, CartError> {
         let id = item.id().to_owned();
         self.commit(
             "add",
-            |cart| cart.add(item.clone()).cloned(),
+            |cart| add_line(cart, &item),
             |_| CartEventKind::ItemAdded { id },
         )
         .await
     }
 
-    /// Adds a line from client input (price as a decimal string in the cart's currency).
-    pub async fn add_input(&self, input: ItemInput) -> Result<CartItem, CartError> {
-        // Checked here too, so that a quantity beyond 32 bits is told against the configured
-        // limit, as every other over-the-limit quantity is.
+    /// A quantity a caller sent, checked against the configured maximum before anything else, so
+    /// that one beyond 32 bits is told against the limit as every other too large quantity is.
+    pub(super) fn check_quantity_input(&self, quantity: i64) -> Result<(), CartError> {
         let max = self.manager.config().limits.max_quantity;
-        if input.quantity > i64::from(max) {
-            return Err(cart::Error::limit(
-                "quantity",
-                u64::from(max),
-                input.quantity.unsigned_abs(),
-            )
-            .into());
+        if quantity > i64::from(max) {
+            return Err(
+                cart::Error::limit("quantity", u64::from(max), quantity.unsigned_abs()).into(),
+            );
         }
+        Ok(())
+    }
+
+    /// Adds a line from input with a price (a decimal string in the cart's currency): for trusted
+    /// code only, as [`Cart::add_priced`].
+    ///
+    /// # Errors
+    ///
+    /// A validation error for a price, quantity or condition that does not parse; otherwise as
+    /// [`Cart::add_priced`].
+    pub async fn add_priced_input(&self, input: PricedItemInput) -> Result<CartItem, CartError> {
+        self.check_quantity_input(input.quantity)?;
         let id = input.id.clone();
         // Prices are parsed in the stored cart's currency inside the change itself, so adding
         // costs no read besides the one the write does anyway.
@@ -58,14 +69,18 @@ impl Cart {
             "add",
             |cart| {
                 let item = input.clone().into_item(cart.currency())?;
-                cart.add(item).cloned()
+                add_line(cart, &item)
             },
             |_| CartEventKind::ItemAdded { id },
         )
         .await
     }
 
-    /// Adds several lines: all or none.
+    /// Adds several lines with their prices taken as given (trusted code only): all or none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cart::add_priced`], for the first line refused; nothing is written.
     pub async fn add_many(&self, items: Vec<CartItem>) -> Result<(), CartError> {
         let first = items.first().map(|i| i.id().to_owned()).unwrap_or_default();
         self.commit(
@@ -76,24 +91,32 @@ impl Cart {
         .await
     }
 
-    /// Changes one line; `None` when the change removed it.
+    /// Changes one line; `None` when the change removed it. A new price in `update` is taken as
+    /// given (trusted code only) and is no longer re-priced by the catalogue.
+    ///
+    /// # Errors
+    ///
+    /// `item_not_found` for an id the cart does not hold; a domain error for a bad quantity, name
+    /// or price.
     pub async fn update(
         &self,
         id: &str,
         update: ItemUpdate,
     ) -> Result<Option<CartItem>, CartError> {
-        self.update_with(id, |_| Ok(update.clone())).await
-    }
-
-    /// `update` with the change built from the stored cart's currency.
-    async fn update_with(
-        &self,
-        id: &str,
-        update: impl Fn(Currency) -> Result<ItemUpdate, cart::Error> + Send + Sync,
-    ) -> Result<Option<CartItem>, CartError> {
         self.commit(
             "update",
-            |cart| Ok(cart.update(id, update(cart.currency())?)?.cloned()),
+            |cart| {
+                cart.update(id, update.clone())?;
+                let line = cart.items_mut().iter_mut().find(|line| line.id() == id);
+                Ok(line.map(|line| {
+                    if update.price.is_some() {
+                        // A price set by trusted code is not the catalogue's to move back.
+                        line.price_source = None;
+                        line.priced_at = None;
+                    }
+                    line.clone()
+                }))
+            },
             |line: &Option<CartItem>| match line {
                 Some(_) => CartEventKind::ItemUpdated { id: id.to_owned() },
                 None => CartEventKind::ItemRemoved { id: id.to_owned() },
@@ -102,14 +125,18 @@ impl Cart {
         .await
     }
 
-    /// Changes one line from client input (`{quantity}` or `{delta}`, name, price, attributes).
+    /// Changes one line from client input (`{quantity}` or `{delta}`, attributes).
+    ///
+    /// # Errors
+    ///
+    /// A validation error when both `quantity` and `delta` are given; otherwise as
+    /// [`Cart::update`].
     pub async fn update_input(
         &self,
         id: &str,
         input: ItemUpdateInput,
     ) -> Result<Option<CartItem>, CartError> {
-        self.update_with(id, |currency| input.clone().into_update(currency))
-            .await
+        self.update(id, input.into_update()?).await
     }
 
     /// Sets the quantity of a line; 0 or less removes it.
@@ -125,7 +152,7 @@ impl Cart {
     /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
     /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
     /// # use axum_cart::{CartItem, Currency, Money};
-    /// # cart.add(CartItem::new("mug", "Enamel mug", Money::parse("8.50", Currency::USD)?, 1)).await?;
+    /// # cart.add_priced(CartItem::new("mug", "Enamel mug", Money::parse("8.50", Currency::USD)?, 1)).await?;
     /// let line = cart.set_quantity("mug", 4).await?;
     /// assert_eq!(line.map(|line| line.quantity()), Some(4));
     /// assert_eq!(cart.set_quantity("mug", 0).await?, None, "0 removes the line");
@@ -141,6 +168,10 @@ impl Cart {
     }
 
     /// Changes the quantity of a line by `delta`; a result of 0 or less removes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cart::set_quantity`].
     pub async fn change_quantity(
         &self,
         id: &str,
@@ -162,7 +193,7 @@ impl Cart {
     /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
     /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
     /// # use axum_cart::{CartItem, Currency, Money};
-    /// # cart.add(CartItem::new("pen", "Brass pen", Money::parse("0.99", Currency::USD)?, 1)).await?;
+    /// # cart.add_priced(CartItem::new("pen", "Brass pen", Money::parse("0.99", Currency::USD)?, 1)).await?;
     /// let removed = cart.remove("pen").await?;
     /// assert_eq!(removed.id(), "pen");
     /// assert!(cart.remove("pen").await.is_err(), "a second remove finds nothing");
@@ -177,4 +208,20 @@ impl Cart {
         )
         .await
     }
+}
+
+/// Adds `item` and gives the line the item's price provenance: a catalogue price records its
+/// source and time, a trusted price clears those of an earlier catalogue price.
+pub(super) fn add_line(cart: &mut CartContents, item: &CartItem) -> Result<CartItem, cart::Error> {
+    cart.add(item.clone())?;
+    let line = cart
+        .items_mut()
+        .iter_mut()
+        .find(|line| line.id() == item.id())
+        .ok_or_else(|| cart::Error::ItemNotFound {
+            id: item.id().to_owned(),
+        })?;
+    line.price_source.clone_from(&item.price_source);
+    line.priced_at = item.priced_at;
+    Ok(line.clone())
 }

@@ -2,6 +2,8 @@
 //! [`CartManager::cart`] alike. It loads the cart on first use, caches it for the request, and
 //! turns every change into one atomic, versioned write.
 
+mod catalog;
+mod commit;
 mod conditions;
 mod items;
 
@@ -9,14 +11,15 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::cart::{CartContents, CartItem, Totals};
+use crate::cart::{self, CartContents, CartItem, Totals};
+use crate::catalog::{Product, unchecked_ids};
 use crate::config::StorageMode;
 use crate::error::CartError;
-use crate::event::{CartEvent, CartEventKind};
+use crate::event::CartEventKind;
 use crate::identify::user_identifier;
 use crate::manager::CartManager;
 use crate::request::{CartCache, Identity, merge_into_user};
-use crate::storage::{CartKey, CartStorage, Modified, Versioned, identifier_hash};
+use crate::storage::{CartKey, CartStorage, Versioned, identifier_hash};
 use crate::view::CartView;
 
 /// A handle on one cart. Take it as a handler argument (it needs [`CartLayer`](crate::CartLayer)),
@@ -77,7 +80,7 @@ impl CartManager {
     /// let manager = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new()));
     /// let cart = manager.cart("user:42", "default")?;
     /// let mug = CartItem::new("mug", "Enamel mug", Money::parse("8.50", Currency::USD)?, 2);
-    /// cart.add(mug).await?;
+    /// cart.add_priced(mug).await?;
     /// assert_eq!(cart.totals().await?.total.to_string(), "17.00");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
@@ -238,23 +241,59 @@ impl Cart {
     }
 
     async fn load_cached(&self) -> Result<Arc<Versioned<CartContents>>, CartError> {
+        Ok(self.load_priced(None).await?.0)
+    }
+
+    /// The request's cart, loaded once and priced by the catalogue once: a single
+    /// `Catalog::products` call covers the lines this request has not compared yet and `extra`,
+    /// a product about to be added, which is returned when the catalogue sells it.
+    async fn load_priced(
+        &self,
+        extra: Option<&str>,
+    ) -> Result<(Arc<Versioned<CartContents>>, Option<Product>), CartError> {
         self.identity.settle(&self.manager).await?;
         let mut cache = self.cache.lock().await;
-        if let Some(cached) = cache.as_ref() {
-            return Ok(Arc::clone(cached));
-        }
-        let loaded = if self.identity.is_pending() {
-            // A guest identifier minted just now cannot have a stored cart.
-            None
-        } else {
-            self.identity.storage.load(&self.key).await?
+        let cached = match cache.as_ref() {
+            Some(cached) => Arc::clone(cached),
+            None => {
+                let loaded = if self.identity.is_pending() {
+                    // A guest identifier minted just now cannot have a stored cart.
+                    None
+                } else {
+                    self.identity.storage.load(&self.key).await?
+                };
+                let options = self.manager.modify_options();
+                let mut versioned =
+                    loaded.unwrap_or_else(|| Versioned::new(options.empty_cart(), 0));
+                versioned.value.set_limits(options.limits);
+                let versioned = Arc::new(versioned);
+                *cache = Some(Arc::clone(&versioned));
+                versioned
+            }
         };
-        let options = self.manager.modify_options();
-        let mut versioned = loaded.unwrap_or_else(|| Versioned::new(options.empty_cart(), 0));
-        versioned.value.set_limits(options.limits);
-        let versioned = Arc::new(versioned);
-        *cache = Some(Arc::clone(&versioned));
-        Ok(versioned)
+        let config = self.manager.config();
+        let Some(catalog) = &config.catalog else {
+            return Ok((cached, None));
+        };
+        let mut ids = unchecked_ids(&cached.value);
+        if let Some(extra) = extra.filter(|extra| !ids.iter().any(|id| id == extra)) {
+            ids.push(extra.to_owned());
+        }
+        if ids.is_empty() {
+            return Ok((cached, None));
+        }
+        let found = catalog.products(&ids).await?;
+        let product = extra.and_then(|id| found.get(id).cloned());
+        let mut priced = (*cached).clone();
+        config.pricing().apply(
+            &mut priced.value,
+            &ids,
+            &found,
+            time::OffsetDateTime::now_utc(),
+        );
+        let priced = Arc::new(priced);
+        *cache = Some(Arc::clone(&priced));
+        Ok((priced, product))
     }
 
     /// The cart's contents (loaded once per request, then cached).
@@ -307,7 +346,7 @@ impl Cart {
     /// use axum_cart::{CartItem, Currency, Money};
     ///
     /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
-    /// cart.add(CartItem::new("tee", "T-shirt", Money::parse("20.00", Currency::USD)?, 3)).await?;
+    /// cart.add_priced(CartItem::new("tee", "T-shirt", Money::parse("20.00", Currency::USD)?, 3)).await?;
     /// cart.add_discount("SAVE10", "10%").await?;
     /// let totals = cart.totals().await?;
     /// assert_eq!(totals.subtotal.to_string(), "54.00");
@@ -332,97 +371,6 @@ impl Cart {
             cart.version,
             &cart.value,
         )?)
-    }
-
-    /// Applies `op` as one atomic, versioned change and tells listeners `event(&output)`.
-    async fn commit<T, Op, Ev>(&self, name: &'static str, op: Op, event: Ev) -> Result<T, CartError>
-    where
-        T: Send,
-        Op: Fn(&mut CartContents) -> Result<T, crate::cart::Error> + Send + Sync,
-        Ev: FnOnce(&T) -> CartEventKind,
-    {
-        self.identity.settle(&self.manager).await?;
-        let span = tracing::info_span!(
-            "cart.modify",
-            op = name,
-            driver = self.identity.storage.driver(),
-            cart = %identifier_hash(self.key.identifier()),
-            instance = self.key.instance(),
-            version = tracing::field::Empty,
-            retries = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-        );
-        async {
-            let output = std::sync::Mutex::new(None);
-            let wrapped = |cart: &mut CartContents| {
-                let value = op(cart)?;
-                // Each retry overwrites: the value kept is the one of the attempt that committed.
-                *output.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
-                Ok(())
-            };
-            let options = self.manager.modify_options();
-            let turn = self.manager.write_turn(&self.key).await;
-            let result = self
-                .identity
-                .storage
-                .modify(&self.key, &options, &wrapped)
-                .await;
-            drop(turn);
-            let span = tracing::Span::current();
-            let Modified {
-                cart,
-                previous_version,
-                retries,
-            } = match result {
-                Ok(modified) => modified,
-                Err(error) => {
-                    let error = CartError::from(error);
-                    span.record("outcome", error.code());
-                    return Err(error);
-                }
-            };
-            span.record("version", cart.version);
-            span.record("retries", retries);
-            span.record("outcome", "committed");
-            // A new guest's identifier is kept (cookie or session) once its first cart is
-            // written, not before: a change that fails leaves no trace.
-            self.identity.ensure_stored().await?;
-            let value = output
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .ok_or_else(|| {
-                    CartError::Unsupported(
-                        "the storage committed without running the change".to_owned(),
-                    )
-                })?;
-            let version = cart.version;
-            {
-                // Handles of one request share this cache; keep the newest of their writes.
-                let mut cache = self.cache.lock().await;
-                if cache
-                    .as_ref()
-                    .is_none_or(|cached| cached.version <= version)
-                {
-                    *cache = Some(Arc::new(cart));
-                }
-            }
-            if previous_version.is_none() {
-                self.emit(CartEventKind::Created, version);
-            }
-            self.emit(event(&value), version);
-            Ok(value)
-        }
-        .instrument(span)
-        .await
-    }
-
-    fn emit(&self, kind: CartEventKind, version: u64) {
-        self.manager.emit(&CartEvent {
-            kind,
-            identifier: self.key.identifier().to_owned(),
-            instance: self.key.instance().to_owned(),
-            version,
-        });
     }
 
     /// Any change, as one atomic versioned write; `op` may run more than once (on conflict), so it
@@ -456,7 +404,7 @@ impl Cart {
     /// ```
     pub async fn modify<F>(&self, op: F) -> Result<CartContents, CartError>
     where
-        F: Fn(&mut CartContents) -> Result<(), crate::cart::Error> + Send + Sync,
+        F: Fn(&mut CartContents) -> Result<(), cart::Error> + Send + Sync,
     {
         self.commit(
             "modify",
@@ -482,7 +430,7 @@ impl Cart {
     /// # use axum_cart::{CartConfig, CartManager, MemoryStorage};
     /// # use axum_cart::{CartItem, Currency, Money};
     /// # let cart = CartManager::new(CartConfig::new().with_storage(MemoryStorage::new())).cart("user:7", "default")?;
-    /// # cart.add(CartItem::new("mug", "Mug", Money::parse("8.50", Currency::USD)?, 1)).await?;
+    /// # cart.add_priced(CartItem::new("mug", "Mug", Money::parse("8.50", Currency::USD)?, 1)).await?;
     /// cart.clear().await?;
     /// assert!(cart.items().await?.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -1,5 +1,5 @@
 //! [`CartLayer`]: puts a lazy per-request cart context into the request ([`CartService`]) and, on
-//! the way out, sets the identifier cookie when a new guest cart was stored ([`ResponseFuture`]).
+//! the way out, sets the identifier cookie when a guest cart was written ([`ResponseFuture`]).
 //!
 //! The layer does no I/O of its own: the [`crate::Cart`] extractor resolves the identifier and
 //! loads the cart on first use, so a route that never takes `Cart` costs one small allocation.
@@ -20,17 +20,17 @@ use crate::manager::CartManager;
 /// i.e. be added after it:
 ///
 /// ```
-/// use axum::{Json, Router, routing::post};
-/// use axum_cart::{Cart, CartConfig, CartError, CartLayer, CartView, ItemInput};
+/// use axum::{Json, Router, routing::put};
+/// use axum_cart::{Cart, CartConfig, CartError, CartLayer, CartView};
 /// use tower_sessions::{MemoryStore, SessionManagerLayer};
 ///
-/// async fn add(cart: Cart, Json(item): Json<ItemInput>) -> Result<Json<CartView>, CartError> {
-///     cart.add_input(item).await?;
+/// async fn gift(cart: Cart, Json(gift): Json<bool>) -> Result<Json<CartView>, CartError> {
+///     cart.set_metadata("gift", gift.into()).await?;
 ///     Ok(Json(cart.view().await?))
 /// }
 ///
 /// let app: Router = Router::new()
-///     .route("/cart/items", post(add))
+///     .route("/cart/gift", put(gift))
 ///     .layer(CartLayer::new(CartConfig::new()))
 ///     .layer(SessionManagerLayer::new(MemoryStore::default()));
 /// ```

@@ -33,6 +33,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CART_IDENTIFIER_SESSION_KEY", "identifier.session_key"),
     ("CART_COOKIE_NAME", "identifier.cookie_name"),
     ("CART_COOKIE_KEY", "identifier.cookie_key"),
+    (
+        "CART_PREVIOUS_COOKIE_KEYS",
+        "identifier.previous_cookie_keys",
+    ),
     ("CART_COOKIE_SECURE", "identifier.cookie_secure"),
     ("CART_COOKIE_SAME_SITE", "identifier.cookie_same_site"),
     ("CART_COOKIE_MAX_AGE", "identifier.cookie_max_age"),
@@ -165,6 +169,14 @@ impl CartSettings {
             "CART_IDENTIFIER_SESSION_KEY" => self.identifier.session_key = value.to_owned(),
             "CART_COOKIE_NAME" => self.identifier.cookie_name = value.to_owned(),
             "CART_COOKIE_KEY" => self.identifier.cookie_key = Some(value.to_owned()),
+            "CART_PREVIOUS_COOKIE_KEYS" => {
+                self.identifier.previous_cookie_keys = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|secret| !secret.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
             "CART_COOKIE_SECURE" => self.identifier.cookie_secure = parse_bool(var, value)?,
             "CART_COOKIE_SAME_SITE" => self.identifier.cookie_same_site = value.trim().to_owned(),
             "CART_COOKIE_MAX_AGE" => self.identifier.cookie_max_age = parse_number(var, value)?,
@@ -293,6 +305,19 @@ mod tests {
                 "lax, strict, none",
             ),
             (
+                &[
+                    ("CART_COOKIE_SAME_SITE", "none"),
+                    ("CART_COOKIE_SECURE", "false"),
+                ],
+                "identifier.cookie_same_site",
+                "needs `identifier.cookie_secure`",
+            ),
+            (
+                &[("CART_PREVIOUS_COOKIE_KEYS", "too-short")],
+                "identifier.previous_cookie_keys",
+                "at least 64",
+            ),
+            (
                 &[("CART_COOKIE_SECURE", "perhaps")],
                 "CART_COOKIE_SECURE",
                 "true, false",
@@ -308,6 +333,19 @@ mod tests {
             ("CART_COOKIE_KEY", &long_secret),
         ]));
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn previous_cookie_keys_are_comma_separated() {
+        let (a, b) = ("a".repeat(64), "b".repeat(70));
+        let settings = CartSettings::from_env_map(env(&[
+            ("CART_IDENTIFIER", "cookie"),
+            ("CART_COOKIE_KEY", &"c".repeat(64)),
+            ("CART_PREVIOUS_COOKIE_KEYS", &format!(" {a} ,{b},")),
+        ]))
+        .unwrap();
+        assert_eq!(settings.identifier.previous_cookie_keys, vec![a, b]);
+        settings.to_config().unwrap();
     }
 
     #[test]

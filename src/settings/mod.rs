@@ -40,8 +40,10 @@ use crate::cart::{Currency, Limits, MergeStrategy, RoundingMode};
 mod connect;
 mod env;
 mod file;
+mod identifier;
 
 pub use env::ENV_VARS;
+pub use identifier::cookie_key_from_secret;
 
 /// A setting that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,8 +157,8 @@ pub enum IdentifierCarrier {
     Cookie,
 }
 
-/// `identifier.*` settings.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// `identifier.*` settings. Their `Debug` form never shows the secrets.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdentifierSettings {
     /// `session` or `cookie`.
@@ -165,14 +167,37 @@ pub struct IdentifierSettings {
     pub session_key: String,
     /// Cookie name (default `cart_id`).
     pub cookie_name: String,
-    /// The cookie signing secret: at least 64 bytes, given as text (required in cookie mode).
+    /// The cookie signing secret: text of at least 64 bytes, all of which count (required in
+    /// cookie mode; see [`cookie_key_from_secret`]).
     pub cookie_key: Option<String>,
+    /// Secrets signed with before a rotation, each of at least 64 bytes: cookies they signed
+    /// still reach their carts and are signed with `cookie_key` again at their next write.
+    /// `CART_PREVIOUS_COOKIE_KEYS` takes them comma-separated (so they cannot hold a comma).
+    pub previous_cookie_keys: Vec<String>,
     /// The Secure attribute (default true).
     pub cookie_secure: bool,
-    /// `lax` (default), `strict` or `none`.
+    /// `lax` (default), `strict` or `none` (which needs `cookie_secure`).
     pub cookie_same_site: String,
     /// Cookie Max-Age in seconds (default 30 days; 0 for a browser-session cookie).
     pub cookie_max_age: u64,
+}
+
+impl std::fmt::Debug for IdentifierSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentifierSettings")
+            .field("mode", &self.mode)
+            .field("session_key", &self.session_key)
+            .field("cookie_name", &self.cookie_name)
+            .field(
+                "cookie_key",
+                &self.cookie_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("previous_cookie_keys", &self.previous_cookie_keys.len())
+            .field("cookie_secure", &self.cookie_secure)
+            .field("cookie_same_site", &self.cookie_same_site)
+            .field("cookie_max_age", &self.cookie_max_age)
+            .finish()
+    }
 }
 
 impl Default for IdentifierSettings {
@@ -182,6 +207,7 @@ impl Default for IdentifierSettings {
             session_key: crate::identify::DEFAULT_IDENTIFIER_SESSION_KEY.to_owned(),
             cookie_name: crate::identify::DEFAULT_COOKIE_NAME.to_owned(),
             cookie_key: None,
+            previous_cookie_keys: Vec::new(),
             cookie_secure: true,
             cookie_same_site: "lax".to_owned(),
             cookie_max_age: 30 * 24 * 3600,
@@ -245,8 +271,9 @@ impl CartSettings {
     /// The first invalid setting, named by its settings key (`currency`, `cache.ttl`,
     /// `identifier.cookie_key`, ...): an unknown currency, an empty session key, a cache prefix
     /// with spaces or braces, a zero TTL or limit, a table name that is not a plain SQL name, an
-    /// unknown `SameSite` value, or cookie mode without a signing secret of at least 64 bytes or
-    /// without a cookie name.
+    /// unknown `SameSite` value, `SameSite=None` without Secure, a previous cookie secret shorter
+    /// than 64 bytes, or cookie mode without a signing secret of at least 64 bytes or without a
+    /// cookie name.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let positive = |key: &str, value: u64| {
             if value == 0 {
@@ -289,43 +316,7 @@ impl CartSettings {
         positive("limits.max_id_length", self.limits.max_id_length as u64)?;
         positive("limits.max_name_length", self.limits.max_name_length as u64)?;
         positive("limits.max_cart_bytes", self.limits.max_cart_bytes as u64)?;
-        if !matches!(
-            self.identifier.cookie_same_site.as_str(),
-            "lax" | "strict" | "none"
-        ) {
-            return Err(SettingsError::new(
-                "identifier.cookie_same_site",
-                format!(
-                    "`{}` is not one of lax, strict, none",
-                    self.identifier.cookie_same_site
-                ),
-            ));
-        }
-        if self.identifier.mode == IdentifierCarrier::Cookie {
-            match &self.identifier.cookie_key {
-                None => {
-                    return Err(SettingsError::new(
-                        "identifier.cookie_key",
-                        "cookie mode needs a signing secret of at least 64 bytes",
-                    ));
-                }
-                Some(key) if key.len() < 64 => {
-                    return Err(SettingsError::new(
-                        "identifier.cookie_key",
-                        format!("the secret has {} bytes; at least 64 are needed", key.len()),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if self.identifier.mode == IdentifierCarrier::Cookie
-            && self.identifier.cookie_name.is_empty()
-        {
-            return Err(SettingsError::new(
-                "identifier.cookie_name",
-                "must not be empty",
-            ));
-        }
+        self.identifier.validate()?;
         Ok(())
     }
 
@@ -339,44 +330,6 @@ impl CartSettings {
         Duration::from_secs(self.cache.ttl)
     }
 
-    /// The identifier mode these settings describe.
-    ///
-    /// # Errors
-    ///
-    /// In cookie mode, an error on `identifier.cookie_key` when the signing secret is missing or
-    /// shorter than 64 bytes.
-    pub fn identifier_mode(&self) -> Result<crate::identify::IdentifierMode, SettingsError> {
-        use crate::identify::{CookieConfig, IdentifierMode};
-        Ok(match self.identifier.mode {
-            IdentifierCarrier::Session => IdentifierMode::Session {
-                key: self.identifier.session_key.clone(),
-            },
-            IdentifierCarrier::Cookie => {
-                let secret = self.identifier.cookie_key.clone().unwrap_or_default();
-                let same_site = match self.identifier.cookie_same_site.as_str() {
-                    "strict" => cookie::SameSite::Strict,
-                    "none" => cookie::SameSite::None,
-                    _ => cookie::SameSite::Lax,
-                };
-                let max_age = (self.identifier.cookie_max_age > 0)
-                    .then(|| Duration::from_secs(self.identifier.cookie_max_age));
-                let key = cookie::Key::try_from(secret.as_bytes()).map_err(|_| {
-                    SettingsError::new(
-                        "identifier.cookie_key",
-                        "cookie mode needs a signing secret of at least 64 bytes",
-                    )
-                })?;
-                IdentifierMode::Cookie(
-                    CookieConfig::new(key)
-                        .with_name(self.identifier.cookie_name.clone())
-                        .with_secure(self.identifier.cookie_secure)
-                        .with_same_site(same_site)
-                        .with_max_age(max_age),
-                )
-            }
-        })
-    }
-
     /// A [`crate::CartConfig`] with everything but the storage of a shared driver applied (the
     /// session and memory drivers are set; for cache and database, connect the driver and pass
     /// it to `with_storage`, or use [`CartSettings::connect`]).
@@ -384,7 +337,7 @@ impl CartSettings {
     /// # Errors
     ///
     /// As [`CartSettings::identifier_mode`]: a missing or short cookie signing secret in cookie
-    /// mode.
+    /// mode, or `SameSite=None` without Secure.
     pub fn to_config(&self) -> Result<crate::CartConfig, SettingsError> {
         let mut config = crate::CartConfig::new()
             .with_currency(self.currency())
@@ -406,6 +359,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_output_never_shows_cookie_secrets() {
+        let mut settings = CartSettings::default();
+        settings.identifier.cookie_key = Some("current-secret-".repeat(5));
+        settings.identifier.previous_cookie_keys = vec!["previous-secret-".repeat(5)];
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("current-secret"), "{shown}");
+        assert!(!shown.contains("previous-secret"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+
+    #[test]
     fn defaults_are_valid() {
         let settings = CartSettings::default();
         settings.validate().unwrap();
@@ -421,7 +385,7 @@ mod tests {
 
     #[test]
     fn validation_names_the_settings_key() {
-        let cases: [InvalidCase; 6] = [
+        let cases: [InvalidCase; 9] = [
             (
                 |s| s.session.key.clear(),
                 "session.key",
@@ -456,6 +420,27 @@ mod tests {
                 "identifier.cookie_name",
                 "must not be empty",
             ),
+            (
+                |s| {
+                    s.identifier.cookie_same_site = "none".to_owned();
+                    s.identifier.cookie_secure = false;
+                },
+                "identifier.cookie_same_site",
+                "needs `identifier.cookie_secure`",
+            ),
+            (
+                |s| s.identifier.previous_cookie_keys = vec!["k".repeat(64), "old".to_owned()],
+                "identifier.previous_cookie_keys",
+                "the secret has 3 bytes; at least 64",
+            ),
+            (
+                |s| {
+                    s.identifier.mode = IdentifierCarrier::Cookie;
+                    s.identifier.cookie_key = Some("k".repeat(63));
+                },
+                "identifier.cookie_key",
+                "the secret has 63 bytes; at least 64",
+            ),
         ];
         for (change, key, fragment) in cases {
             let mut settings = CartSettings::default();
@@ -489,5 +474,12 @@ mod tests {
             config.identifier_mode(),
             crate::IdentifierMode::Cookie(_)
         ));
+
+        settings.identifier.cookie_same_site = "none".to_owned();
+        settings.identifier.cookie_secure = false;
+        let error = settings.to_config().unwrap_err();
+        assert_eq!(error.key, "identifier.cookie_same_site");
+        settings.identifier.cookie_secure = true;
+        settings.to_config().unwrap();
     }
 }

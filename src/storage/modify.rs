@@ -52,7 +52,9 @@ impl ModifyOptions {
     ///
     /// # Errors
     ///
-    /// The error `op` returns, or a limit error when the result is too large.
+    /// The error `op` returns; [`cart::Error::Overflow`] when the result's totals would not fit in
+    /// 64-bit minor units (now, or once other rules of its conditions hold); a limit error when
+    /// the result is too large.
     pub fn apply(
         &self,
         current: Option<Versioned<CartContents>>,
@@ -93,6 +95,8 @@ impl ModifyOptions {
         };
         cart.set_limits(self.limits);
         op(&mut cart)?;
+        // A cart whose totals fail could be stored but never shown again: refuse the change.
+        cart.check_totals()?;
         cart.record_write(write_id);
         Ok((cart, expected))
     }

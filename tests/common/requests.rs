@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::body::Body;
-use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -118,9 +118,24 @@ impl Client {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Answer {
+        self.send_as(None, method, uri, content_type, body).await
+    }
+
+    /// Sends a request with a raw body, an optional content type and an optional bearer token.
+    pub async fn send_as(
+        &mut self,
+        token: Option<&str>,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
         if let Some(cookies) = self.cookie_header() {
             request = request.header(COOKIE, cookies);
@@ -191,20 +206,65 @@ impl Client {
         self.send(Method::DELETE, uri, None).await
     }
 
+    /// A JSON request (or one without a body) carrying the shop's admin token, on this client's
+    /// cookies: the trusted routes act on this visitor's cart.
+    pub async fn trusted(&mut self, method: Method, uri: &str, body: Option<Value>) -> Answer {
+        let token = Some(super::shop::ADMIN_TOKEN);
+        match body {
+            Some(body) => {
+                let body = serde_json::to_vec(&body).unwrap();
+                self.send_as(token, method, uri, Some("application/json"), body)
+                    .await
+            }
+            None => self.send_as(token, method, uri, None, Vec::new()).await,
+        }
+    }
+
+    /// `POST /cart/conditions` with the admin token, asserting 200.
+    pub async fn add_condition(&mut self, condition: Value) -> Value {
+        self.trusted(Method::POST, "/cart/conditions", Some(condition))
+            .await
+            .ok()
+    }
+
+    /// `PUT /admin/catalog/{id}` `{price, name}` with the admin token, asserting 200.
+    pub async fn set_product(&mut self, id: &str, name: &str, price: &str) -> Value {
+        let uri = format!("/admin/catalog/{}", percent_encode(id));
+        self.trusted(
+            Method::PUT,
+            &uri,
+            Some(serde_json::json!({"name": name, "price": price})),
+        )
+        .await
+        .ok()
+    }
+
     /// `GET /cart` (or `/cart?instance=...`), asserting 200.
     pub async fn cart(&mut self) -> Value {
         self.get("/cart").await.ok()
     }
 
-    /// `POST /cart/items`, asserting 200.
-    pub async fn add(&mut self, id: &str, price: &str, quantity: i64) -> Value {
+    /// `POST /cart/items` `{id, quantity}` (priced by the shop's catalogue), asserting 200.
+    pub async fn add(&mut self, id: &str, quantity: i64) -> Value {
         self.post(
             "/cart/items",
-            serde_json::json!({"id": id, "name": format!("Item {id}"), "price": price, "quantity": quantity}),
+            serde_json::json!({"id": id, "quantity": quantity}),
         )
         .await
         .ok()
     }
+}
+
+/// `text` percent-encoded for a path segment.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The quantity of line `id` in a cart view (`None`: no such line).

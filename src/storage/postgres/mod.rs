@@ -3,7 +3,7 @@
 //!
 //! # Schema
 //! `migrations/` creates the table `carts` and adds its `log` column (apply them with
-//! [`PostgresStorage::migrate`] or `sqlx migrate run`):
+//! [`PostgresStorage::migrate`], or copy them into your own migrations):
 //!
 //! | column | type | holds |
 //! |---|---|---|
@@ -40,8 +40,9 @@
 //!
 //! # Files
 //! This file holds the driver and its [`CartStorage`] implementation; `lock.rs` the locking
-//! read-modify-write; `maintenance.rs` abandoned carts and pruning; `rows.rs`, which the others
-//! build on, how a cart maps to a row and the statements that read and write one.
+//! read-modify-write; `maintenance.rs` abandoned carts and pruning; `migrate.rs` the runner of
+//! `migrations/` and its history table; `rows.rs`, which the others build on, how a cart maps to
+//! a row and the statements that read and write one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,7 @@ use rows::{
 
 mod lock;
 mod maintenance;
+mod migrate;
 mod rows;
 
 pub use maintenance::{AbandonedCart, PruneOptions, PruneReport};
@@ -189,17 +191,30 @@ impl PostgresStorage {
     /// Applies `migrations/` (creates the `carts` table, its indexes and its `log` column);
     /// already applied migrations are skipped, so it can run at every start.
     ///
+    /// The applied migrations are recorded in a table of this crate's own,
+    /// `axum_cart_migrations`, not in sqlx's `_sqlx_migrations`: an app that runs its own sqlx
+    /// migrations on the same database can run them before or after this, and neither history
+    /// sees the other's versions. Processes starting at once wait for each other on the
+    /// transaction-level advisory lock `7023492731563504244` ("axumcart" in ASCII), and the
+    /// first applies what is missing, in order, in one transaction; a failed migration leaves
+    /// nothing applied. Waiting for that lock, and the migrations themselves, are not bound by
+    /// the pool's statement timeout.
+    ///
+    /// A database migrated by an earlier version of this crate, whose migrations sqlx recorded
+    /// in `_sqlx_migrations`, migrates too (the bundled files do nothing on a schema they already
+    /// made). Those old rows stay where they are, so the app's own sqlx migrator still finds
+    /// versions it does not know: delete them once the app has migrations of its own
+    /// (`DELETE FROM _sqlx_migrations WHERE version IN (20261128000000, 20261201000000)`), or
+    /// run it with `set_ignore_missing(true)`.
+    ///
+    /// Always works on `carts`, whatever [`PostgresStorage::with_table`] was given.
+    ///
     /// # Errors
-    /// [`StorageError::Backend`] when a migration fails or the database's migration history
-    /// does not match the bundled migrations.
+    /// [`StorageError::Unavailable`] when the database cannot be reached, and
+    /// [`StorageError::Backend`] when a migration fails or one recorded as applied had other
+    /// contents than the bundled file.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        sqlx::migrate!("./migrations")
-            .run(&self.pool)
-            .await
-            .map_err(|e| StorageError::Backend {
-                driver: DRIVER,
-                message: format!("migration failed: {e}"),
-            })
+        migrate::migrate(&self.pool).await
     }
 }
 
