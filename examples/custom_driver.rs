@@ -5,7 +5,7 @@
 //! cargo run --example custom_driver            # carts in $TMPDIR/axum-cart-files
 //! CART_DIR=./carts PORT=3001 cargo run --example custom_driver
 //! curl -c jar -b jar -H 'content-type: application/json' \
-//!      -d '{"id":"tea","name":"Green tea","price":"4.50","quantity":2}' http://127.0.0.1:3000/cart/items
+//!      -d '{"id":"tea","quantity":2}' http://127.0.0.1:3000/cart/items
 //! curl -b jar http://127.0.0.1:3000/cart
 //! ```
 //!
@@ -28,7 +28,8 @@ use axum::{Json, Router};
 use axum_cart::storage::ScanPage;
 use axum_cart::storage::{CartKey, CartStorage, StorageError, Versioned, initial_version};
 use axum_cart::{
-    Cart, CartConfig, CartContents, CartError, CartLayer, CartView, CookieConfig, PricedItemInput,
+    AddItem, Cart, CartConfig, CartContents, CartError, CartLayer, CartView, CookieConfig,
+    Currency, MemoryCatalog, Money,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -299,17 +300,21 @@ async fn view(cart: Cart) -> Result<Json<CartView>, CartError> {
     Ok(Json(cart.view().await?))
 }
 
-async fn add(cart: Cart, Json(item): Json<PricedItemInput>) -> Result<Json<CartView>, CartError> {
-    cart.add_priced_input(item).await?;
+/// Names and prices come from the shop's catalogue; the client sends an id and a quantity.
+async fn add(cart: Cart, Json(item): Json<AddItem>) -> Result<Json<CartView>, CartError> {
+    cart.add_product(item).await?;
     Ok(Json(cart.view().await?))
 }
 
 /// The app: guest carts identified by a signed cookie, stored by `storage`.
 pub fn app(storage: FileStorage) -> Router {
     let cookie = CookieConfig::new(cookie::Key::generate()).with_secure(false);
+    let tea = Money::parse("4.50", Currency::USD).expect("a valid price");
+    let catalog = MemoryCatalog::new().with_product("tea", "Green tea", tea);
     let config = CartConfig::new()
         .with_storage(storage)
-        .with_cookie_identifier(cookie);
+        .with_cookie_identifier(cookie)
+        .with_catalog(catalog);
     Router::new()
         .route("/cart", get(view))
         .route("/cart/items", post(add))
