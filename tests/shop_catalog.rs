@@ -432,3 +432,33 @@ async fn admin_reads_carts_by_identifier_outside_the_visitors_request() {
         assert_eq!(empty["version"], 0, "{driver}");
     }
 }
+
+#[tokio::test]
+async fn savings_count_discounts_only_never_taxes_fees_or_shipping() {
+    for (driver, app, _) in shops().await {
+        let mut client = Client::new(app);
+        client.set_product("scarf", "Silk scarf", "19.99").await;
+        client.add("scarf", 3).await;
+        client
+            .add_condition(json!({"name": "TENPCT", "type": "discount", "target": "subtotal", "value": "-10%"}))
+            .await;
+        let view = client
+            .add_condition(
+                json!({"name": "VAT", "type": "tax", "target": "total", "value": "+8.25%"}),
+            )
+            .await;
+        // 59.97 - 10 % = 53.97 (6.00 saved); + 8.25 % tax = 58.42.
+        assert_eq!(view["subtotal"], "53.97", "{driver}");
+        assert_eq!(view["total"], "58.42", "{driver}");
+        assert_eq!(view["savings"], "6.00", "{driver}");
+
+        let view = client
+            .add_condition(json!({"name": "Shipping", "type": "shipping", "target": "total", "value": "+20.00"}))
+            .await;
+        assert_eq!(view["total"], "78.42", "{driver}");
+        assert_eq!(
+            view["savings"], "6.00",
+            "{driver}: shipping saves nothing and takes nothing"
+        );
+    }
+}
