@@ -12,6 +12,10 @@
 //! `{id, quantity, attributes?}` and refuses a `price` or a `name`; discount codes are resolved
 //! here (`POST /cart/codes`); arbitrary conditions and the admin routes need
 //! `Authorization: Bearer <SHOP_ADMIN_TOKEN>`, and do not exist while that variable is unset.
+//!
+//! Cart answers carry an `ETag` (304 for a matching `If-None-Match`), changes honour `If-Match`
+//! (412 when stale) and `Idempotency-Key` (a retry is answered, not applied again), and every
+//! error is an RFC 9457 problem (`application/problem+json`).
 
 #[path = "shop/admin.rs"]
 mod admin;
@@ -143,9 +147,13 @@ pub fn shop_config(config: CartConfig) -> CartConfig {
     shop_config_with(config, &shop_catalog())
 }
 
-/// `config` with the demo login's user resolver, pricing from `catalog` and its codes.
+/// `config` with the demo login's user resolver, pricing from `catalog` and its codes, and the
+/// HTTP protocol on: conditional requests (`ETag`, `If-None-Match`, `If-Match`) and
+/// `Idempotency-Key` (see the README's "Safe retries").
 pub fn shop_config_with(config: CartConfig, catalog: &MemoryCatalog) -> CartConfig {
     config
+        .with_conditional_requests(true)
+        .with_idempotency_keys(true)
         .with_user_resolver(SessionUserResolver::new(USER_KEY))
         .with_catalog(catalog.clone())
         .with_promotions(catalog.clone())

@@ -79,7 +79,14 @@ pub struct CartConfig {
     pub(crate) price_policy: PricePolicy,
     pub(crate) max_price_age: Option<Duration>,
     pub(crate) listeners: Vec<EventListener>,
+    pub(crate) conditional_requests: bool,
+    pub(crate) idempotency_keys: bool,
+    pub(crate) idempotency_retention: Duration,
 }
+
+/// The default for `CartConfig::with_idempotency_retention`: a day, the window the IETF draft
+/// suggests and longer than any client keeps retrying.
+pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The default for `CartConfig::with_max_instances`.
 pub(crate) const DEFAULT_MAX_INSTANCES: usize = 16;
@@ -105,6 +112,9 @@ impl Default for CartConfig {
             price_policy: PricePolicy::default(),
             max_price_age: None,
             listeners: Vec::new(),
+            conditional_requests: false,
+            idempotency_keys: false,
+            idempotency_retention: DEFAULT_IDEMPOTENCY_RETENTION,
         }
     }
 }
@@ -127,6 +137,9 @@ impl std::fmt::Debug for CartConfig {
             .field("price_policy", &self.price_policy)
             .field("max_price_age", &self.max_price_age)
             .field("listeners", &self.listeners.len())
+            .field("conditional_requests", &self.conditional_requests)
+            .field("idempotency_keys", &self.idempotency_keys)
+            .field("idempotency_retention", &self.idempotency_retention)
             .finish()
     }
 }
@@ -334,6 +347,45 @@ impl CartConfig {
     }
 
     /// The price policy and maximum price age, together.
+    /// Honours `If-Match` and `If-None-Match` on cart requests (off by default): every change of a
+    /// request with `If-Match` first checks, in the same atomic write, that the stored cart is at
+    /// a version the header names (`CartError::PreconditionFailed`, 412, otherwise), and
+    /// [`Cart::respond`](crate::Cart::respond) answers 304 when `If-None-Match` names the view's
+    /// ETag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum_cart::{CartConfig, MemoryStorage};
+    ///
+    /// let config = CartConfig::new()
+    ///     .with_storage(MemoryStorage::new())
+    ///     .with_conditional_requests(true)
+    ///     .with_idempotency_keys(true);
+    /// ```
+    pub fn with_conditional_requests(mut self, on: bool) -> Self {
+        self.conditional_requests = on;
+        self
+    }
+
+    /// Honours the `Idempotency-Key` header on POST, PUT, PATCH and DELETE (off by default): the
+    /// first change of such a request records the key, with a fingerprint of the method, target
+    /// and body, in the same atomic write; a repeat of the request changes nothing and is
+    /// answered with the cart as it is now and `Idempotent-Replayed: true`; the same key on
+    /// another request answers 422 (`CartError::IdempotencyKeyReused`). The layer buffers such
+    /// bodies up to the cart size limit (413 over it).
+    pub fn with_idempotency_keys(mut self, on: bool) -> Self {
+        self.idempotency_keys = on;
+        self
+    }
+
+    /// How long a cart remembers an idempotency key (default 24 h). A cart also forgets its
+    /// oldest keys beyond the last 32.
+    pub fn with_idempotency_retention(mut self, retention: Duration) -> Self {
+        self.idempotency_retention = retention;
+        self
+    }
+
     pub(crate) fn pricing(&self) -> Pricing {
         Pricing {
             policy: self.price_policy,

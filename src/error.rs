@@ -1,21 +1,24 @@
 //! [`CartError`]: every way a cart request can fail, and how it answers over HTTP. The only error
 //! type of the crate that knows HTTP.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cart;
 use crate::catalog::CatalogError;
 use crate::storage::{ConflictInfo, ModifyError, StorageError};
 
+mod problem;
+
 /// What went wrong with a cart operation.
 ///
 /// It wraps the domain's [`cart::Error`] and the storage's [`StorageError`], and adds what only
-/// a request can get wrong. Every variant maps to one HTTP status and a JSON body
-/// `{"error": "<code>", "message": "..."}` (see [`CartError::status`] and [`CartError::code`]),
-/// so a handler can return it with `?`.
+/// a request can get wrong. Every variant maps to one HTTP status and an RFC 9457 problem
+/// details body (`application/problem+json`, see [`CartError::body`]) whose `error` member is a
+/// stable code (see [`CartError::status`] and [`CartError::code`]), so a handler can return it
+/// with `?`. A backend's own error text never reaches the body: it is logged with the
+/// `request_id` the body carries.
 ///
 /// # Examples
 ///
@@ -77,6 +80,28 @@ pub enum CartError {
     /// The catalogue or promotions backend failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The request's `If-Match` names no version of the cart as stored (or `*` and there is no
+    /// cart): nothing was changed.
+    #[error(
+        "the cart is not at the version the request's If-Match names (current version {})",
+        .current_version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+    )]
+    PreconditionFailed {
+        /// The version of the cart as stored (`None`: there is no cart).
+        current_version: Option<u64>,
+    },
+    /// The request's `Idempotency-Key` was already used by a request with another method, target
+    /// or body.
+    #[error("this Idempotency-Key was already used for another request")]
+    IdempotencyKeyReused,
+    /// The request body is over the limit the layer buffers to fingerprint an idempotent request.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// The request repeats one that already changed the cart (same `Idempotency-Key`, same
+    /// request): nothing was changed, and [`CartLayer`](crate::CartLayer) answers with the cart
+    /// as it is now instead of the handler's answer. Handlers pass it on with `?`.
+    #[error("this request was already applied; the answer is replayed")]
+    Replayed,
 }
 
 impl CartError {
@@ -111,6 +136,10 @@ impl CartError {
             CartError::ProductNotFound { .. } => "product_not_found",
             CartError::InvalidCode { .. } => "invalid_code",
             CartError::Catalog(_) => "catalog_unavailable",
+            CartError::PreconditionFailed { .. } => "precondition_failed",
+            CartError::IdempotencyKeyReused => "idempotency_key_reused",
+            CartError::PayloadTooLarge => "payload_too_large",
+            CartError::Replayed => "replayed",
         }
     }
 
@@ -127,31 +156,19 @@ impl CartError {
             CartError::MissingLayer | CartError::MissingSession | CartError::Unsupported(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            CartError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            CartError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            CartError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            CartError::Replayed => StatusCode::OK,
         }
     }
 
-    /// The JSON body this error answers with.
+    /// The problem details body this error answers with (RFC 9457): `type`, `title`, `status`,
+    /// `detail`, `error` (the code) and the members of its kind (`field`; a conflict's
+    /// `attempted_version` and `current_version`). The `request_id` of a server error is added
+    /// by [`IntoResponse`], which also logs it with the real error.
     pub fn body(&self) -> Value {
-        let message = match self {
-            // The backend's text is for the log line, not for the client.
-            CartError::Catalog(_) => "the catalogue is unavailable".to_owned(),
-            _ => self.to_string(),
-        };
-        let mut body = json!({ "error": self.code(), "message": message });
-        if let Some(field) = self.field() {
-            body["field"] = json!(field);
-        }
-        if let CartError::Conflict(info) = self {
-            body["identifier"] = json!(info.identifier);
-            body["instance"] = json!(info.instance);
-            body["attempted_version"] = json!(info.attempted_version);
-            body["current_version"] = json!(info.current_version);
-            body["version_difference"] = json!(info.version_difference());
-            body["minor"] = json!(info.is_minor());
-            body["retries"] = json!(info.retries);
-            body["suggestions"] = json!(info.suggestions());
-        }
-        body
+        self.problem()
     }
 }
 
@@ -173,10 +190,6 @@ impl From<ModifyError> for CartError {
 
 impl IntoResponse for CartError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "cart request failed");
-        }
-        (status, Json(self.body())).into_response()
+        self.respond()
     }
 }

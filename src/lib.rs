@@ -90,6 +90,7 @@ mod identify;
 mod layer;
 mod login;
 mod manager;
+mod protocol;
 mod queue;
 mod request;
 pub mod settings;
@@ -109,6 +110,7 @@ pub use handle::Cart;
 pub use identify::{CookieConfig, IdentifierMode, SessionUserResolver, UserResolver};
 pub use layer::{CartLayer, CartService, ResponseFuture};
 pub use manager::CartManager;
+pub use protocol::CartResponse;
 #[doc(inline)]
 pub use settings::{CartSettings, SettingsError};
 #[doc(inline)]

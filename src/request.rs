@@ -7,7 +7,7 @@
 //! and merged by the first cart operation of the request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex as SyncMutex};
+use std::sync::{Arc, Mutex as SyncMutex, Weak};
 
 use http::request::Parts;
 use tokio::sync::{Mutex, OnceCell};
@@ -21,6 +21,7 @@ use crate::identify::{
 };
 use crate::login::merge_guest_carts;
 use crate::manager::CartManager;
+use crate::protocol::RequestProtocol;
 use crate::storage::{CartStorage, SessionStorage, StorageError, Versioned};
 
 /// What the layer shares with the extractor and the response future of one request.
@@ -30,15 +31,23 @@ pub(crate) struct RequestCart {
     set_cookie: SyncMutex<Option<String>>,
     /// The identity resolved by the first `Cart` extraction of this request.
     identity: OnceCell<Arc<Identity>>,
+    /// The request's conditional and idempotency headers, when honoured and present.
+    pub(crate) protocol: Option<Arc<RequestProtocol>>,
 }
 
 impl RequestCart {
-    pub(crate) fn new(manager: CartManager) -> Self {
+    pub(crate) fn new(manager: CartManager, protocol: Option<Arc<RequestProtocol>>) -> Self {
         RequestCart {
             manager,
             set_cookie: SyncMutex::new(None),
             identity: OnceCell::new(),
+            protocol,
         }
+    }
+
+    /// The identity, if a `Cart` was extracted: the request's answer is then a cart answer.
+    pub(crate) fn resolved_identity(&self) -> Option<&Arc<Identity>> {
+        self.identity.get()
     }
 
     pub(crate) fn set_cookie(&self, value: String) {
@@ -87,6 +96,8 @@ pub(crate) struct Identity {
     /// The loaded carts of this identity, one per instance, so that a cart is loaded once per
     /// request and every handle sees the request's own writes.
     caches: SyncMutex<HashMap<String, CartCache>>,
+    /// What the request's headers ask of its changes (`None` outside requests).
+    pub(crate) protocol: Option<Arc<RequestProtocol>>,
 }
 
 /// A guest identifier found on a request that also has a logged-in user.
@@ -111,6 +122,7 @@ impl Identity {
             merge: None,
             merged: OnceCell::new(),
             caches: SyncMutex::default(),
+            protocol: None,
         }
     }
 
@@ -141,7 +153,7 @@ impl Identity {
             return Ok(());
         };
         if let GuestSlot::Cookie { state, config } = slot {
-            state.set_cookie(config.set_cookie(&self.identifier));
+            set_cookie(state, config.set_cookie(&self.identifier));
             // Setting fails only when already set, which is the state wanted.
             let _ = self.stored.set(());
             return Ok(());
@@ -201,9 +213,18 @@ pub(crate) enum GuestSlot {
         key: String,
     },
     Cookie {
-        state: Arc<RequestCart>,
+        // Weak: the request state owns the identity that owns this slot, and a strong handle
+        // back would keep every cookie-mode request's state alive forever.
+        state: Weak<RequestCart>,
         config: CookieConfig,
     },
+}
+
+/// Sets the response cookie of the request, if the request is still being answered.
+fn set_cookie(state: &Weak<RequestCart>, value: String) {
+    if let Some(state) = state.upgrade() {
+        state.set_cookie(value);
+    }
 }
 
 impl GuestSlot {
@@ -213,7 +234,7 @@ impl GuestSlot {
                 session.insert(key, identifier).await.map_err(session_error)
             }
             GuestSlot::Cookie { state, config } => {
-                state.set_cookie(config.set_cookie(identifier));
+                set_cookie(state, config.set_cookie(identifier));
                 Ok(())
             }
         }
@@ -226,7 +247,7 @@ impl GuestSlot {
             GuestSlot::Session { session, key } => {
                 session.remove_value(key).await.map_err(session_error)?;
             }
-            GuestSlot::Cookie { state, config } => state.set_cookie(config.removal_cookie()),
+            GuestSlot::Cookie { state, config } => set_cookie(state, config.removal_cookie()),
         }
         Ok(())
     }
@@ -275,12 +296,13 @@ async fn resolve_identity(
             key: key.clone(),
         },
         (IdentifierMode::Cookie(cookie), _) => GuestSlot::Cookie {
-            state: Arc::clone(state),
+            state: Arc::downgrade(state),
             config: cookie.clone(),
         },
         (IdentifierMode::Session { .. }, None) => return Err(CartError::MissingSession),
     };
     let guest = slot.read(parts).await?;
+    let protocol = state.protocol.clone();
 
     let user = match &config.user_resolver {
         Some(resolver) => resolver.user_id(parts).await,
@@ -290,14 +312,43 @@ async fn resolve_identity(
         let identity = Identity::settled(user_identifier(&user), storage, None);
         return Ok(Arc::new(Identity {
             merge: guest.map(|guest| PendingMerge { guest, slot }),
+            protocol,
             ..identity
         }));
     }
     Ok(Arc::new(match guest {
-        Some(guest) => Identity::settled(guest, storage, Some(slot)),
+        Some(guest) => Identity {
+            protocol,
+            ..Identity::settled(guest, storage, Some(slot))
+        },
         None => Identity {
             pending: true,
+            protocol,
             ..Identity::settled(new_guest_identifier(), storage, Some(slot))
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CartConfig;
+    use crate::identify::CookieConfig;
+    use crate::storage::MemoryStorage;
+
+    #[tokio::test]
+    async fn a_cookie_mode_identity_does_not_keep_its_request_alive() {
+        let config = CartConfig::new()
+            .with_storage(MemoryStorage::new())
+            .with_cookie_identifier(CookieConfig::new(cookie::Key::generate()));
+        let state = Arc::new(RequestCart::new(CartManager::new(config), None));
+        let (parts, ()) = http::Request::new(()).into_parts();
+        let identity = state.identity(&parts).await.unwrap();
+        assert!(identity.slot.is_some(), "a guest gets a cookie slot");
+        assert_eq!(
+            Arc::strong_count(&state),
+            1,
+            "the request state is freed when its request ends"
+        );
+    }
 }

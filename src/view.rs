@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::cart;
 use crate::cart::{CartContents, Condition, Step, Totals};
+use crate::protocol::cart_tag;
 
 /// One line of a [`CartView`].
 #[derive(Clone, Debug, Serialize)]
@@ -80,6 +81,34 @@ pub struct CartView {
 }
 
 impl CartView {
+    /// The view's strong entity tag, quotes included: `"<id>.<version>.<pricing>"`, where `<id>`
+    /// is a short hash of the identifier and instance, `<version>` the stored version and
+    /// `<pricing>` a short hash of the line prices, the totals and the notices, so that a
+    /// catalogue price move changes the tag although the stored cart did not change.
+    pub fn etag(&self) -> String {
+        let lines: Vec<(&str, &str, &str)> = self
+            .items
+            .iter()
+            .map(|line| {
+                (
+                    line.id.as_str(),
+                    line.price.as_str(),
+                    line.line_total.as_str(),
+                )
+            })
+            .collect();
+        let pricing = serde_json::to_vec(&(
+            lines,
+            &self.subtotal,
+            &self.total,
+            &self.savings,
+            &self.notices,
+        ))
+        // Strings and a derived enum always serialize; an empty input still gives a tag.
+        .unwrap_or_default();
+        cart_tag(&self.identifier, &self.instance, self.version, &pricing)
+    }
+
     /// Builds the view of `contents` at `version`, with a `price_changed` notice for every line a
     /// read re-priced under a policy that tells.
     ///

@@ -1,6 +1,6 @@
 //! Hostile and broken input over HTTP, on every driver (session, memory, Redis, Postgres): every
-//! answer is a 4xx with a JSON `{error, message}` body, never a 500; the server keeps serving; and
-//! the stored cart is exactly as it was, and still readable.
+//! answer is a 4xx with a problem details body (`application/problem+json`), never a 500; the
+//! server keeps serving; and the stored cart is exactly as it was, and still readable.
 //!
 //! Needs `REDIS_URL` and `DATABASE_URL` (defaults: the local servers).
 
@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use axum_cart::{CartConfig, MemoryStorage};
-use common::requests::{Client, lines, percent_encode, quantity};
+use common::requests::{Client, assert_problem, lines, percent_encode, quantity};
 use common::shop::{admin_shop, session_shop};
 use common::{pg, redis};
 use http::{Method, StatusCode};
@@ -116,20 +116,8 @@ async fn check_all(client: &mut Client, before: &Value, cases: Vec<Bad>) -> Vec<
             answer.status,
             answer.text
         );
-        assert!(
-            answer.json["error"].as_str().is_some_and(|e| !e.is_empty()),
-            "{}: no error code in {}",
-            bad.what,
-            answer.text
-        );
-        assert!(
-            answer.json["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{}: no message in {}",
-            bad.what,
-            answer.text
-        );
+        let text = format!("{}: {}", bad.what, answer.text);
+        assert_problem(&answer.headers, &answer.json, answer.status, &text);
         assert_eq!(
             &client.cart().await,
             before,
@@ -418,7 +406,7 @@ async fn quantities_out_of_range() {
             assert_eq!(body["error"], "limit_exceeded", "{driver} {what}: {body}");
             // The limit told is the configured one, whichever way the quantity came in.
             assert!(
-                body["message"]
+                body["detail"]
                     .as_str()
                     .unwrap()
                     .contains("maximum of 10000"),
@@ -488,7 +476,7 @@ async fn prices_from_clients_are_refused_and_admin_prices_are_exact_money() {
             }
             assert_eq!(body["field"], "price", "{driver} {what}: {body}");
             assert!(
-                body["message"].as_str().unwrap().len() < 400,
+                body["detail"].as_str().unwrap().len() < 400,
                 "{driver} {what}: messages stay short"
             );
         }
@@ -728,7 +716,7 @@ async fn over_long_ids_and_names_name_the_field() {
         }
         let body = status_of(&answers, "product id 256");
         assert_eq!(body["error"], "validation_error", "{driver}: {body}");
-        assert!(body["message"].as_str().unwrap().contains("255"), "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("255"), "{body}");
     }
 }
 
@@ -857,7 +845,7 @@ async fn bad_conditions_and_rules() {
             let body = status_of(&answers, what);
             assert_eq!(body["field"], "value", "{driver} {what}: {body}");
             assert!(
-                body["message"]
+                body["detail"]
                     .as_str()
                     .unwrap()
                     .contains("division by zero")
@@ -871,7 +859,7 @@ async fn bad_conditions_and_rules() {
         assert_eq!(body["error"], "condition_not_found", "{driver}: {body}");
         let body = status_of(&answers, "cart unknown rule kind");
         assert!(
-            body["message"].as_str().unwrap().contains("moon_phase"),
+            body["detail"].as_str().unwrap().contains("moon_phase"),
             "{driver}: {body}"
         );
     }

@@ -274,7 +274,7 @@ async fn without_cart_layer_the_extractor_answers_500_naming_it() {
     let body = answer.error(StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"], "missing_cart_layer");
     assert!(
-        body["message"].as_str().unwrap().contains("CartLayer"),
+        body["detail"].as_str().unwrap().contains("CartLayer"),
         "{body}"
     );
 }
@@ -294,7 +294,7 @@ async fn session_config_without_session_layer_answers_500_naming_it() {
             .error(StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"], "missing_session_layer");
         assert!(
-            body["message"]
+            body["detail"]
                 .as_str()
                 .unwrap()
                 .contains("SessionManagerLayer"),

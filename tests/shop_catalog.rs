@@ -408,7 +408,7 @@ async fn admin_reads_carts_by_identifier_outside_the_visitors_request() {
         if driver == "session" {
             let body = answer.error(StatusCode::UNPROCESSABLE_ENTITY);
             assert!(
-                body["message"]
+                body["detail"]
                     .as_str()
                     .unwrap()
                     .contains("only inside that visitor's request"),

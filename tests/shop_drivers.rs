@@ -1,11 +1,12 @@
 //! The example shop on the cache and database drivers, as separate processes: two shops sharing
-//! one Redis, and outages of Redis and Postgres seen through HTTP.
+//! one Redis, and outages of Redis and Postgres seen through HTTP (503 problem details without
+//! the driver's text, and a `request_id` the log line has too).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::start_example;
+use common::process::{Running, start_example};
 use common::proxy::Proxy;
 use common::{pg, redis};
 use serde_json::{Value, json};
@@ -75,12 +76,18 @@ async fn two_shops_share_carts_through_one_redis() {
     );
 }
 
+/// The cart store goes away: a cart route answers a 503 problem within 15 s whose body holds none
+/// of the driver's text (`driver_text`: distinctive words of the driver's error) and whose
+/// `request_id` is in the shop's log line with the real error; then the store comes back and the
+/// same process serves the cart as it was.
 async fn expect_unavailable_then_recovery(
-    shop: &str,
+    running: &Running,
     shopper: &reqwest::Client,
+    driver_text: &[&str],
     freeze: impl FnOnce(),
     thaw: impl FnOnce(),
 ) {
+    let shop = running.address.as_str();
     assert_eq!(add(shopper, shop, "tee").await.status(), 200);
     freeze();
     let started = Instant::now();
@@ -91,12 +98,31 @@ async fn expect_unavailable_then_recovery(
         503,
         "a cart route answers 503 while the store is away"
     );
-    let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"].is_string() && body["message"].is_string(),
-        "{body}"
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
     );
-    println!("store down: 503 after {elapsed:?}: {}", body["message"]);
+    let text = response.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["status"], 503, "{body}");
+    assert_eq!(body["error"], "storage_unavailable", "{body}");
+    assert_eq!(body["detail"], "the cart store is unavailable", "{body}");
+    let lower = text.to_ascii_lowercase();
+    for word in driver_text {
+        assert!(!lower.contains(word), "`{word}` reached the client: {text}");
+    }
+    let request_id = body["request_id"].as_str().expect("a request_id");
+    assert!(!request_id.is_empty(), "{body}");
+    let line = running
+        .wait_for_log(request_id, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no log line with {request_id}: {:?}", running.log()));
+    assert!(line.contains("ERROR"), "{line}");
+    let logged = line.to_ascii_lowercase();
+    assert!(
+        driver_text.iter().any(|word| logged.contains(word)),
+        "the log line has the real error: {line}"
+    );
+    println!("store down: 503 after {elapsed:?}: {text}\nlog: {line}");
     assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
     let health = shopper.get(format!("{shop}/health")).send().await.unwrap();
     assert_eq!(health.status(), 200, "routes without Cart keep answering");
@@ -122,6 +148,18 @@ async fn expect_unavailable_then_recovery(
     assert_eq!(cart["items"][0]["quantity"], 2);
 }
 
+/// Words of the errors a frozen Redis gives (fred: "Timeout Error: Request timed out.").
+const REDIS_TEXT: &[&str] = &["timed out", "timeout error", "redis"];
+/// Words of the errors an unreachable Postgres gives (sqlx: "pool timed out while waiting for an
+/// open connection", "error communicating with database: Connection refused").
+const POSTGRES_TEXT: &[&str] = &[
+    "timed out",
+    "connection refused",
+    "pool",
+    "communicating",
+    "postgres",
+];
+
 #[tokio::test]
 async fn a_redis_outage_gives_503_and_the_shop_recovers() {
     let server = redis::OwnRedis::start();
@@ -130,8 +168,9 @@ async fn a_redis_outage_gives_503_and_the_shop_recovers() {
         &[("CART_STORAGE", "cache"), ("REDIS_URL", &server.url())],
     );
     expect_unavailable_then_recovery(
-        &shop.address,
+        &shop,
         &client(),
+        REDIS_TEXT,
         || server.signal("-STOP"),
         || server.signal("-CONT"),
     )
@@ -152,8 +191,9 @@ async fn a_postgres_outage_gives_503_and_the_shop_recovers() {
     let keep = std::sync::Arc::clone(&restarted);
     let runtime = tokio::runtime::Handle::current();
     expect_unavailable_then_recovery(
-        &shop.address,
+        &shop,
         &shopper,
+        POSTGRES_TEXT,
         || proxy.stop(),
         move || {
             let proxy = std::thread::spawn(move || runtime.block_on(Proxy::start_on(port)))

@@ -2,9 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_cart::{CartError, CartView, Currency, Money, Product, StorageMode};
+use axum_cart::{CartError, Currency, Money, Product, StorageMode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -90,13 +90,14 @@ pub async fn put_product(
     })))
 }
 
-/// `GET /admin/carts/{identifier}?instance=`: any cart, read outside its visitor's request.
+/// `GET /admin/carts/{identifier}?instance=`: any cart, read outside its visitor's request, with
+/// the same `ETag` its visitor sees (and `Cache-Control: no-store`).
 pub async fn show_cart(
     _: Trusted,
     State(shop): State<Shop>,
     Path(identifier): Path<String>,
     Instance(instance): Instance,
-) -> Result<Json<CartView>, Response> {
+) -> Result<Response, Response> {
     if let StorageMode::Session { .. } = shop.manager.storage() {
         return Err(error_response(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -111,7 +112,17 @@ pub async fn show_cart(
         .manager
         .cart(&identifier, instance)
         .map_err(IntoResponse::into_response)?;
-    Ok(Json(
-        cart.view().await.map_err(IntoResponse::into_response)?,
-    ))
+    let view = cart.view().await.map_err(IntoResponse::into_response)?;
+    let etag = HeaderValue::from_str(&view.etag()).map_err(|_| {
+        error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "invalid_etag",
+            "the cart's entity tag is not a header value",
+        )
+    })?;
+    let headers = [
+        (header::ETAG, etag),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    Ok((headers, Json(view)).into_response())
 }

@@ -3,21 +3,21 @@
 
 use axum::Json;
 use axum::extract::Path;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum_cart::storage::StorageError;
 use axum_cart::{AddItem, Cart, CartError, ConditionInput, ItemUpdateInput};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
 use super::USER_KEY;
-use super::plumbing::{ApiResult, Body, ShopCart, Trusted, error_response};
+use super::plumbing::{ApiResult, Body, ShopCart, Trusted};
 
-/// The cart's view after a change.
+/// The cart's answer: its view with `ETag`, `Cache-Control: no-store` and `Vary: Cookie`; 304
+/// for a matching `If-None-Match`; on a replayed `Idempotency-Key`, the cart as it is now with
+/// `Idempotent-Replayed: true`. All of it comes from the library (`Cart::respond`).
 async fn view(cart: &Cart) -> ApiResult {
-    Ok(Json(
-        cart.view().await.map_err(IntoResponse::into_response)?,
-    ))
+    cart.respond().await.map_err(IntoResponse::into_response)
 }
 
 /// Runs a change, then answers the cart's view.
@@ -118,12 +118,15 @@ pub struct Login {
     user_id: String,
 }
 
+/// The session store failed: the library's 503 problem ("the cart store is unavailable") with a
+/// `request_id`; the session store's own error goes to the log line with that id, not to the
+/// client.
 fn session_failed(error: tower_sessions::session::Error) -> Response {
-    error_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "session_unavailable",
-        error.to_string(),
-    )
+    CartError::from(StorageError::Unavailable {
+        driver: "session",
+        message: error.to_string(),
+    })
+    .into_response()
 }
 
 /// A demo login: no password. It keeps the user id in the session (the user resolver reads it

@@ -1,5 +1,5 @@
-//! Request plumbing of the shop: JSON bodies whose rejections are JSON errors naming the field,
-//! the cart of the `?instance=` asked for, and the bearer token of trusted callers.
+//! Request plumbing of the shop: JSON bodies whose rejections are problem details naming the
+//! field, the cart of the `?instance=` asked for, and the bearer token of trusted callers.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
@@ -7,24 +7,48 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, RequestPartsExt};
-use axum_cart::{Cart, CartView};
+use axum_cart::{Cart, CartError, CartResponse};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Shop;
 
-/// A handler's answer: the cart view, or an error that is already a response.
-pub type ApiResult = Result<Json<CartView>, Response>;
+/// A handler's answer: the cart's answer (the view with its `ETag`, or 304, or an idempotent
+/// replay; see [`Cart::respond`]), or an error that is already a response.
+pub type ApiResult = Result<CartResponse, Response>;
 
-/// `{"error": code, "message": message}` with `status`.
-pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let message: String = message.into();
-    (status, Json(json!({ "error": code, "message": message }))).into_response()
+/// An RFC 9457 problem (`application/problem+json`) for the shop's own errors, shaped like the
+/// ones `CartError` answers: `type` (`about:blank`: the status says it all), `title` (the status's
+/// reason phrase), `status`, `detail`, and the stable code in `error`.
+pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Value {
+    json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail.into(),
+        "error": code,
+    })
 }
 
-/// `Json<T>` whose rejections answer `{"error", "message", "field"?}` with the rejection's 4xx
-/// status. A field the body may not carry (a `price` or a `name` on an item) is named in `field`.
+/// `body` (a [`problem`], maybe with more members) as an `application/problem+json` answer.
+pub fn problem_response(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+/// A problem with `status`, code `code` and `detail`.
+pub fn error_response(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
+    problem_response(status, problem(status, code, detail))
+}
+
+/// `Json<T>` whose rejections answer a problem (`error`, `detail`, `field`?) with the
+/// rejection's 4xx status. A field the body may not carry (a `price` or a `name` on an item) is
+/// named in `field`.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
@@ -40,8 +64,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 fn json_rejection(rejection: JsonRejection) -> Response {
     let status = rejection.status();
+    // The codes the library has: the same problems `CartError` answers.
+    match status {
+        StatusCode::BAD_REQUEST => {
+            let message = rejection.body_text();
+            return CartError::BadRequest { message }.into_response();
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => return CartError::PayloadTooLarge.into_response(),
+        _ => {}
+    }
     let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
         _ => "bad_request",
@@ -50,7 +82,7 @@ fn json_rejection(rejection: JsonRejection) -> Response {
     let field = (status == StatusCode::UNPROCESSABLE_ENTITY)
         .then(|| field_of(&text))
         .flatten();
-    let message = match field.as_deref() {
+    let detail = match field.as_deref() {
         Some(field @ ("price" | "name" | "conditions")) if text.contains("unknown field") => {
             format!(
                 "`{field}` is not accepted: names, prices and conditions come from the shop's \
@@ -59,11 +91,11 @@ fn json_rejection(rejection: JsonRejection) -> Response {
         }
         _ => text,
     };
-    let mut body = json!({ "error": code, "message": message });
+    let mut body = problem(status, code, detail);
     if let Some(field) = field {
         body["field"] = json!(field);
     }
-    (status, Json(body)).into_response()
+    problem_response(status, body)
 }
 
 /// The field a serde error is about: an unknown or missing field, or the first segment of the
@@ -88,7 +120,7 @@ pub struct InstanceQuery {
 }
 
 /// The `?instance=` of a request (`None`: the default instance); any other query parameter is
-/// a JSON 400.
+/// a 400 problem.
 pub struct Instance(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Instance {
@@ -97,7 +129,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Instance {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Query(query) = parts.extract::<Query<InstanceQuery>>().await.map_err(
             |rejection: QueryRejection| {
-                error_response(rejection.status(), "bad_request", rejection.body_text())
+                let message = rejection.body_text();
+                CartError::BadRequest { message }.into_response()
             },
         )?;
         Ok(Instance(query.instance))

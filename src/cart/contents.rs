@@ -15,7 +15,7 @@ use super::item::CartItem;
 use super::limits::Limits;
 use super::money::RoundingMode;
 use super::totals::{Totals, TotalsInput};
-use super::writes::{MergeRecord, WriteLog};
+use super::writes::{KeyRecord, MergeRecord, WriteLog};
 
 /// One cart: its currency, lines, cart conditions and metadata. Pure data, no I/O.
 ///
@@ -192,6 +192,29 @@ impl CartContents {
     /// Records that version `version` of the guest cart `guest` was merged into this cart.
     pub fn record_merge(&mut self, guest: impl Into<String>, version: u64) {
         self.log.record_merge(guest.into(), version);
+    }
+
+    /// The record of the idempotency key `key`, unless it was stored before `oldest` (Unix
+    /// seconds).
+    pub(crate) fn idempotency_record(&self, key: &str, oldest: i64) -> Option<&KeyRecord> {
+        self.log.key_record(key, oldest)
+    }
+
+    /// Records that the request with idempotency key `key` and `fingerprint` changed this cart at
+    /// `at`, forgetting the keys stored before `oldest`.
+    pub(crate) fn record_idempotency_key(
+        &mut self,
+        key: &str,
+        fingerprint: &str,
+        at: i64,
+        oldest: i64,
+    ) {
+        let record = KeyRecord {
+            key: key.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            at,
+        };
+        self.log.record_key(record, oldest);
     }
 
     // ----- conditions and metadata -------------------------------------------------------------

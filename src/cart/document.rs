@@ -14,7 +14,7 @@ use super::currency::Currency;
 use super::error::Error;
 use super::item::CartItem;
 use super::money::{Money, RoundingMode};
-use super::writes::{MergeRecord, WriteLog};
+use super::writes::{KeyRecord, MergeRecord, WriteLog};
 
 /// The version of the JSON document layout that drivers store.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -127,6 +127,10 @@ struct StoredCart {
     writes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     merged: Vec<MergeRecord>,
+    /// The idempotency keys of the requests that changed the cart, kept in the document so that
+    /// they are written by the same atomic write as the change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    idempotency: Vec<KeyRecord>,
 }
 
 /// Writes the document described in the module documentation, at [`SCHEMA_VERSION`].
@@ -154,6 +158,7 @@ impl Serialize for CartContents {
             metadata: self.metadata().clone(),
             writes: self.log.writes.clone(),
             merged: self.log.merges.clone(),
+            idempotency: self.log.keys.clone(),
         }
         .serialize(serializer)
     }
@@ -199,6 +204,7 @@ impl<'de> Deserialize<'de> for CartContents {
             WriteLog {
                 writes: stored.writes,
                 merges: stored.merged,
+                keys: stored.idempotency,
             },
         ))
     }

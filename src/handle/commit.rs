@@ -1,6 +1,7 @@
 //! The write path of the [`Cart`] handle: every change is one atomic, versioned `modify` that
-//! also stores what this request's read re-priced, refuses an instance beyond the limit, and
-//! tells the event listeners once committed.
+//! also stores what this request's read re-priced, refuses an instance beyond the limit, checks
+//! the request's `If-Match` and `Idempotency-Key` against the cart it is based on, and tells the
+//! event listeners once committed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,59 @@ use crate::cart::{self, CartContents};
 use crate::catalog::{carry_repricing, restore_marks, strip_marks};
 use crate::error::CartError;
 use crate::event::{CartEvent, CartEventKind};
-use crate::storage::{Modified, ModifyError, identifier_hash};
+use crate::protocol::{KeyLookup, RequestProtocol, cart_tag_id};
+use crate::storage::{Modified, ModifyError, Versioned, identifier_hash};
+
+/// Which stored cart a change of a request with `If-Match` may be based on.
+enum Basis {
+    /// `*`: any cart that exists.
+    Exists,
+    /// The cart whose last write has this id (`None`: no cart).
+    Write(Option<String>),
+    /// None: the version the request names is not the stored one.
+    Stale,
+}
+
+/// Why the change of a request was not applied, found inside the atomic write.
+#[derive(Clone, Copy)]
+enum Refusal {
+    Stale,
+    Replay,
+    Reused,
+}
+
+/// What a request's headers ask of one change, fixed before the write so that the check inside
+/// it is a pure function of the stored cart.
+struct Guard<'a> {
+    basis: Option<Basis>,
+    key: Option<(&'a str, &'a str)>,
+    now: i64,
+    oldest: i64,
+}
+
+impl Guard<'_> {
+    fn check(&self, cart: &CartContents) -> Result<(), Refusal> {
+        if let Some((key, fingerprint)) = self.key {
+            match cart.idempotency_record(key, self.oldest) {
+                Some(record) if record.fingerprint == fingerprint => return Err(Refusal::Replay),
+                Some(_) => return Err(Refusal::Reused),
+                None => {}
+            }
+        }
+        match &self.basis {
+            None => Ok(()),
+            Some(Basis::Exists) if !cart.write_ids().is_empty() => Ok(()),
+            Some(Basis::Write(last)) if cart.write_ids().last() == last.as_ref() => Ok(()),
+            Some(_) => Err(Refusal::Stale),
+        }
+    }
+
+    fn record(&self, cart: &mut CartContents) {
+        if let Some((key, fingerprint)) = self.key {
+            cart.record_idempotency_key(key, fingerprint, self.now, self.oldest);
+        }
+    }
+}
 
 impl Cart {
     /// Refuses to create this instance when its identifier already has the most instances
@@ -84,7 +137,20 @@ impl Cart {
                 span.record("outcome", error.code());
                 Err(error)
             };
-            let read = self.cache.lock().await.clone();
+            let mut read = self.cache.lock().await.clone();
+            let protocol = self.identity.protocol.as_deref();
+            let guard = match protocol {
+                // A replayed request changes nothing, not even with its later changes.
+                Some(protocol) if protocol.replayed().is_some() => {
+                    return failed(CartError::Replayed);
+                }
+                Some(protocol) => match self.guard(protocol, &mut read).await {
+                    Ok(guard) => Some(guard),
+                    Err(error) => return failed(error),
+                },
+                None => None,
+            };
+            let refused = std::sync::Mutex::new(None);
             let mut may_create = false;
             // A new guest's identifier has no carts yet: known without asking the storage.
             if self.identity.is_pending() || read.as_ref().is_some_and(|read| read.version == 0) {
@@ -98,6 +164,13 @@ impl Cart {
             let options = self.manager.modify_options();
             let result = loop {
                 let wrapped = |cart: &mut CartContents| {
+                    let mut refusal = refused.lock().unwrap_or_else(|p| p.into_inner());
+                    *refusal = guard.as_ref().and_then(|guard| guard.check(cart).err());
+                    if refusal.is_some() {
+                        // The flag says why; the error only stops the write.
+                        return Err(cart::Error::limit("instances", 0, 0));
+                    }
+                    drop(refusal);
                     // A cart that was never written has no write ids: this write creates it.
                     if !may_create && cart.write_ids().is_empty() {
                         unchecked_create.store(true, Ordering::Relaxed);
@@ -107,6 +180,9 @@ impl Cart {
                         carry_repricing(cart, &read.value);
                     }
                     let value = op(cart)?;
+                    if let Some(guard) = &guard {
+                        guard.record(cart);
+                    }
                     strip_marks(cart);
                     // Each retry overwrites: the value kept is the one of the attempt that committed.
                     *output.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
@@ -119,6 +195,12 @@ impl Cart {
                     .modify(&self.key, &options, &wrapped)
                     .await;
                 drop(turn);
+                let refusal = *refused.lock().unwrap_or_else(|p| p.into_inner());
+                if let (Err(ModifyError::Rejected(_)), Some(refusal), Some(protocol)) =
+                    (&result, refusal, protocol)
+                {
+                    return failed(self.refused(protocol, refusal).await);
+                }
                 match result {
                     Err(ModifyError::Rejected(_))
                         if unchecked_create.swap(false, Ordering::Relaxed) =>
@@ -142,6 +224,12 @@ impl Cart {
             span.record("version", cart.version);
             span.record("retries", retries);
             span.record("outcome", "committed");
+            if let Some(protocol) = protocol {
+                if guard.as_ref().is_some_and(|guard| guard.key.is_some()) {
+                    protocol.set_lookup(KeyLookup::Recorded);
+                }
+                protocol.note_written(self.key.instance(), cart.version);
+            }
             restore_marks(
                 &mut cart.value,
                 read.as_ref().map(|read| &read.value),
@@ -177,6 +265,77 @@ impl Cart {
         }
         .instrument(span)
         .await
+    }
+
+    /// The guard of a change of this request, loading the cart first when `If-Match` names a
+    /// version: the version is compared here, and the write then checks that the stored cart is
+    /// still the one loaded (by its last write id).
+    async fn guard<'p>(
+        &self,
+        protocol: &'p RequestProtocol,
+        read: &mut Option<Arc<Versioned<CartContents>>>,
+    ) -> Result<Guard<'p>, CartError> {
+        let basis = match &protocol.if_match {
+            None => None,
+            Some(tags) if tags.is_any() => Some(Basis::Exists),
+            Some(tags) => {
+                let loaded = match read {
+                    Some(loaded) => Arc::clone(loaded),
+                    None => {
+                        let loaded = self.load_cached().await?;
+                        *read = Some(Arc::clone(&loaded));
+                        loaded
+                    }
+                };
+                let id = cart_tag_id(self.key.identifier(), self.key.instance());
+                // A later change of the request is based on the request's own earlier write.
+                if tags.names_version(&id, loaded.version)
+                    || protocol.wrote(self.key.instance(), loaded.version)
+                {
+                    Some(Basis::Write(loaded.value.write_ids().last().cloned()))
+                } else {
+                    Some(Basis::Stale)
+                }
+            }
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let retention = i64::try_from(protocol.retention.as_secs()).unwrap_or(i64::MAX);
+        Ok(Guard {
+            basis,
+            key: protocol
+                .open_key()
+                .map(|key| (key.key.as_str(), key.fingerprint.as_str())),
+            now,
+            oldest: now.saturating_sub(retention),
+        })
+    }
+
+    /// The error of a change the guard refused; a replay also forgets the request's cached cart,
+    /// which may predate the write that recorded the key, so that the answer shows the cart now.
+    async fn refused(&self, protocol: &RequestProtocol, refusal: Refusal) -> CartError {
+        match refusal {
+            Refusal::Replay => {
+                *self.cache.lock().await = None;
+                protocol.set_lookup(KeyLookup::Replayed {
+                    instance: self.key.instance().to_owned(),
+                });
+                CartError::Replayed
+            }
+            Refusal::Reused => CartError::IdempotencyKeyReused,
+            Refusal::Stale => {
+                let current = if self.identity.is_pending() {
+                    Ok(None)
+                } else {
+                    self.identity.storage.load(&self.key).await
+                };
+                match current {
+                    Ok(current) => CartError::PreconditionFailed {
+                        current_version: current.map(|stored| stored.version),
+                    },
+                    Err(error) => error.into(),
+                }
+            }
+        }
     }
 
     pub(super) fn emit(&self, kind: CartEventKind, version: u64) {

@@ -18,6 +18,7 @@ use crate::error::CartError;
 use crate::event::CartEventKind;
 use crate::identify::user_identifier;
 use crate::manager::CartManager;
+use crate::protocol::CartResponse;
 use crate::request::{CartCache, Identity, merge_into_user};
 use crate::storage::{CartKey, CartStorage, Versioned, identifier_hash};
 use crate::view::CartView;
@@ -373,6 +374,61 @@ impl Cart {
         )?)
     }
 
+    /// The cart as a handler's answer: 200 with the view as JSON and its `ETag`, or 304 without a
+    /// body when the request's `If-None-Match` names that tag (with
+    /// [`CartConfig::with_conditional_requests`](crate::CartConfig::with_conditional_requests));
+    /// `Cache-Control: no-store` and `Vary: Cookie` either way. The answer of a request that
+    /// repeats an earlier one (same `Idempotency-Key`) is this view with
+    /// `Idempotent-Replayed: true`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cart::view`]; [`CartError::Replayed`] never comes from here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::{Json, Router, routing::{get, post}};
+    /// use axum_cart::{AddItem, Cart, CartConfig, CartError, CartLayer, CartResponse, CookieConfig};
+    /// use axum_cart::{Currency, MemoryCatalog, MemoryStorage, Money};
+    ///
+    /// async fn show(cart: Cart) -> Result<CartResponse, CartError> {
+    ///     cart.respond().await
+    /// }
+    ///
+    /// // With idempotency keys on, a repeated request changes nothing: `add_product` returns
+    /// // `CartError::Replayed` and the layer answers with the cart as it is now.
+    /// async fn add(cart: Cart, Json(input): Json<AddItem>) -> Result<CartResponse, CartError> {
+    ///     cart.add_product(input).await?;
+    ///     cart.respond().await
+    /// }
+    ///
+    /// let catalog = MemoryCatalog::new()
+    ///     .with_product("mug", "Enamel mug", Money::parse("8.50", Currency::USD)?);
+    /// let config = CartConfig::new()
+    ///     .with_storage(MemoryStorage::new())
+    ///     .with_cookie_identifier(CookieConfig::new(cookie::Key::generate()))
+    ///     .with_catalog(catalog)
+    ///     .with_conditional_requests(true)
+    ///     .with_idempotency_keys(true);
+    /// let app: Router = Router::new()
+    ///     .route("/cart", get(show))
+    ///     .route("/cart/items", post(add))
+    ///     .layer(CartLayer::new(config));
+    /// # Ok::<(), axum_cart::cart::Error>(())
+    /// ```
+    pub async fn respond(&self) -> Result<CartResponse, CartError> {
+        let view = self.view().await?;
+        let etag = view.etag();
+        let protocol = self.identity.protocol.as_deref();
+        let replayed = protocol.is_some_and(|protocol| protocol.replayed().is_some());
+        let not_modified = !replayed
+            && protocol
+                .and_then(|protocol| protocol.if_none_match.as_ref())
+                .is_some_and(|tags| tags.matches(&etag));
+        Ok(CartResponse::new(view, etag, not_modified, replayed))
+    }
+
     /// Any change, as one atomic versioned write; `op` may run more than once (on conflict), so it
     /// must be a pure function of the cart. Returns the committed cart.
     ///
@@ -437,6 +493,20 @@ impl Cart {
     /// # }).unwrap();
     /// ```
     pub async fn clear(&self) -> Result<(), CartError> {
+        if self.identity.protocol.is_some() {
+            // A request with `If-Match` or `Idempotency-Key` empties the cart in a versioned
+            // write instead, where the checks run and the key is recorded.
+            return self
+                .commit(
+                    "clear",
+                    |cart| {
+                        cart.clear();
+                        Ok(())
+                    },
+                    |_| CartEventKind::Cleared,
+                )
+                .await;
+        }
         self.identity.settle(&self.manager).await?;
         let span = tracing::info_span!(
             "cart.clear",

@@ -39,10 +39,12 @@ pub use error::{ConflictInfo, ModifyError, StorageError};
 pub use key::{CartKey, DEFAULT_INSTANCE};
 pub(crate) use key::{identifier_hash, is_plain_table_name};
 pub use memory::MemoryStorage;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) use modify::committed_write;
 pub use modify::{
     CartOp, DEFAULT_RETRY_BUDGET, Modified, ModifyOptions, initial_version, new_write_id,
 };
-pub(crate) use modify::{backoff, committed_write, optimistic_modify};
+pub(crate) use modify::{backoff, optimistic_modify};
 pub use session::{DEFAULT_SESSION_KEY, SessionStorage};
 
 /// A stored value with its version (a new cart starts at a clock-derived version, +1 per

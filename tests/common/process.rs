@@ -4,12 +4,40 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running example process, killed on drop.
 pub struct Running {
     pub child: Child,
     pub address: String,
+    /// Every line the process wrote to its standard output (its log), as it comes.
+    log: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Running {
+    /// The lines written so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.0.lock().unwrap().clone()
+    }
+
+    /// The first log line containing `needle`, waiting for it up to `timeout` (a line the process
+    /// has written may still be on its way through the pipe).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let (lines, written) = &*self.log;
+        let mut lines = lines.lock().unwrap();
+        loop {
+            if let Some(line) = lines.iter().find(|line| line.contains(needle)) {
+                return Some(line.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            lines = written.wait_timeout(lines, left).unwrap().0;
+        }
+    }
 }
 
 impl Drop for Running {
@@ -37,6 +65,7 @@ pub fn example_path(name: &str) -> PathBuf {
 }
 
 /// Starts an example with `envs` and `PORT=0`, and waits (bounded) for its "listening on" line.
+/// Its standard output (where the examples log) is kept: see [`Running::log`].
 pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Running {
     let mut command = Command::new(example_path(name));
     command
@@ -50,11 +79,16 @@ pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Running {
     let mut child = command.spawn().expect("start the example");
     let stdout = child.stdout.take().expect("stdout");
     let (sender, receiver) = std::sync::mpsc::channel();
+    let log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let keep = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(address) = line.split("listening on ").nth(1) {
                 let _ = sender.send(address.trim().to_owned());
             }
+            let (lines, written) = &*keep;
+            lines.lock().unwrap().push(line);
+            written.notify_all();
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -64,7 +98,11 @@ pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Running {
             let _ = child.kill();
             panic!("{name} did not report its address within 30 s")
         });
-    Running { child, address }
+    Running {
+        child,
+        address,
+        log,
+    }
 }
 
 /// A TCP port nobody listens on right now, for a server this test is about to start.

@@ -45,7 +45,12 @@ impl Answer {
         self.json
     }
 
-    /// Asserts a 4xx answer with a JSON `{error, message}` body and returns the body.
+    /// The header `name` as text (`None`: absent).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// Asserts a 4xx answer with a problem details body and returns the body.
     #[track_caller]
     pub fn client_error(self) -> Value {
         assert!(
@@ -54,29 +59,55 @@ impl Answer {
             self.status,
             self.text
         );
-        assert_json_error(&self.json, &self.text);
+        assert_problem(&self.headers, &self.json, self.status, &self.text);
         self.json
     }
 
-    /// Asserts `status` with a JSON `{error, message}` body and returns the body.
+    /// Asserts `status` with a problem details body and returns the body.
     #[track_caller]
     pub fn error(self, status: StatusCode) -> Value {
         assert_eq!(self.status, status, "{}", self.text);
-        assert_json_error(&self.json, &self.text);
+        assert_problem(&self.headers, &self.json, self.status, &self.text);
         self.json
+    }
+
+    /// Asserts `status` with a problem details body whose `error` is `code`; returns the body.
+    #[track_caller]
+    pub fn problem(self, status: StatusCode, code: &str) -> Value {
+        let body = self.error(status);
+        assert_eq!(body["error"], code, "{body}");
+        body
     }
 }
 
+/// Asserts an RFC 9457 problem: `application/problem+json`, and `type`, `title`, `status`,
+/// `detail` and a stable `error` code in the body.
+#[track_caller]
+pub fn assert_problem(headers: &HeaderMap, body: &Value, status: StatusCode, text: &str) {
+    let content_type = headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap());
+    assert_eq!(
+        content_type,
+        Some("application/problem+json"),
+        "not a problem: {text}"
+    );
+    assert_json_error(body, text);
+    assert_eq!(body["status"], status.as_u16(), "{text}");
+}
+
+/// Asserts the members of a problem details body: `type`, `title`, `detail`, `error`.
 #[track_caller]
 pub fn assert_json_error(body: &Value, text: &str) {
     assert!(
         body["error"].as_str().is_some_and(|e| !e.is_empty()),
         "no `error` code in {text}"
     );
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "no `message` in {text}"
-    );
+    for member in ["type", "title", "detail"] {
+        assert!(
+            body[member].as_str().is_some_and(|m| !m.is_empty()),
+            "no `{member}` in {text}"
+        );
+    }
+    assert!(body["status"].is_u64(), "no `status` in {text}");
 }
 
 /// Drives a router with `oneshot`, keeping the cookies it sets like a browser would.
@@ -130,7 +161,47 @@ impl Client {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Answer {
+        self.send_with(token, &[], method, uri, content_type, body)
+            .await
+    }
+
+    /// A JSON request (or one without a body) with extra `headers` (`If-Match`,
+    /// `Idempotency-Key`, ...).
+    pub async fn send_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        match body {
+            Some(body) => {
+                let body = serde_json::to_vec(&body).unwrap();
+                self.send_with(None, headers, method, uri, Some("application/json"), body)
+                    .await
+            }
+            None => {
+                self.send_with(None, headers, method, uri, None, Vec::new())
+                    .await
+            }
+        }
+    }
+
+    /// Sends a request with a raw body, an optional content type, an optional bearer token and
+    /// extra `headers`.
+    pub async fn send_with(
+        &mut self,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
         }

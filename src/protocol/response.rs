@@ -1,0 +1,96 @@
+//! [`CartResponse`]: a cart view as an HTTP answer, with its entity tag, a 304 when the client's
+//! copy is current, and the marks of a replayed idempotent request.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, ETAG, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use crate::view::CartView;
+
+/// The header that marks the answer of a repeated idempotent request.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// Marks a cart answer as private to its visitor and never to be stored: a cart changes with
+/// every request and belongs to the cookie or session that reached it.
+pub(crate) fn add_cart_headers(headers: &mut HeaderMap) {
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let varies = headers.get_all(VARY).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .any(|name| name.trim().eq_ignore_ascii_case("cookie") || name.trim() == "*")
+        })
+    });
+    if !varies {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+}
+
+/// A cart view as an answer, from [`Cart::respond`](crate::Cart::respond): 200 with the view as
+/// JSON and its `ETag`, or 304 without a body when the request's `If-None-Match` names that tag;
+/// `Cache-Control: no-store` and `Vary: Cookie` either way, and `Idempotent-Replayed: true` when
+/// the request repeated an earlier one.
+#[derive(Clone, Debug)]
+pub struct CartResponse {
+    view: CartView,
+    etag: String,
+    not_modified: bool,
+    replayed: bool,
+}
+
+impl CartResponse {
+    pub(crate) fn new(view: CartView, etag: String, not_modified: bool, replayed: bool) -> Self {
+        CartResponse {
+            view,
+            etag,
+            not_modified,
+            replayed,
+        }
+    }
+
+    /// The view answered (also when the answer is a 304).
+    pub fn view(&self) -> &CartView {
+        &self.view
+    }
+
+    /// The view's entity tag, quotes included.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// Whether the answer is 304 Not Modified.
+    pub fn is_not_modified(&self) -> bool {
+        self.not_modified
+    }
+
+    /// Whether the request repeated an earlier one with the same `Idempotency-Key`.
+    pub fn is_replayed(&self) -> bool {
+        self.replayed
+    }
+
+    /// The view, for a handler that answers something else.
+    pub fn into_view(self) -> CartView {
+        self.view
+    }
+}
+
+impl IntoResponse for CartResponse {
+    fn into_response(self) -> Response {
+        let mut response = if self.not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            Json(self.view).into_response()
+        };
+        let headers = response.headers_mut();
+        if let Ok(etag) = HeaderValue::from_str(&self.etag) {
+            headers.insert(ETAG, etag);
+        }
+        add_cart_headers(headers);
+        if self.replayed {
+            headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
