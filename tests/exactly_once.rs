@@ -623,10 +623,16 @@ async fn a_redis_save_whose_answer_was_lost_is_applied_once() {
 async fn a_postgres_save_whose_answer_was_lost_is_applied_once() {
     let direct = pg::fresh_storage().await;
     let url = pg::test_database_url().await;
-    let proxy = ReplyDropProxy::start(socket_address(&url).await).await;
+    // The server `DATABASE_URL` names (its port defaults to 5432), and the URL through the proxy.
+    let target = tokio::net::lookup_host(pg::server_address())
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = ReplyDropProxy::start(target).await;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect(&through(&url, &proxy))
+        .connect(&pg::through_local_port(&url, proxy.port))
         .await
         .unwrap();
     let proxied = PostgresStorage::new(pool)

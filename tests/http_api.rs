@@ -612,6 +612,70 @@ async fn login_in_session_mode_keeps_the_guest_items() {
     assert_eq!(client.cart().await["items"], json!([]));
 }
 
+/// Session fixation: whoever holds the session id from before the login (planted in the victim's
+/// browser, or read before it) must not ride the logged-in session. Replaying it after the login
+/// reaches neither the user's cart nor the guest cart it carried: it is a stranger's new session.
+#[tokio::test]
+async fn the_session_id_from_before_the_login_reaches_no_cart_after_it() {
+    let storage = MemoryStorage::new();
+    for (mode, app, stored) in [
+        ("session driver", session_shop(), None),
+        (
+            "memory driver, session identifiers",
+            admin_shop(CartConfig::new().with_storage(storage.clone())),
+            Some(&storage),
+        ),
+    ] {
+        let mut victim = Client::new(app);
+        let guest = victim.add("tee", 2).await;
+        let guest_id = guest["identifier"].as_str().unwrap().to_owned();
+        let planted = victim.cookies["id"].clone();
+        let user = login(&mut victim, "bob").await;
+        assert_eq!(user["identifier"], "user:bob", "{mode}");
+        assert_ne!(
+            victim.cookies["id"], planted,
+            "{mode}: login rotates the session id"
+        );
+
+        let mut attacker = victim.clone();
+        attacker.cookies.insert("id".into(), planted.clone());
+        let seen = attacker.cart().await;
+        assert_eq!(seen["items"], json!([]), "{mode}: {seen}");
+        assert_eq!(seen["version"], 0, "{mode}: {seen}");
+        assert_ne!(seen["identifier"], "user:bob", "{mode}: the user's cart");
+        assert_ne!(
+            seen["identifier"],
+            guest_id.as_str(),
+            "{mode}: the guest's cart"
+        );
+
+        // Writing with the old id makes the attacker a cart of their own, touching neither.
+        let written = attacker.add("lamp", 1).await;
+        assert_eq!(lines(&written), [("lamp".into(), 1)], "{mode}");
+        assert_ne!(written["identifier"], "user:bob", "{mode}");
+        assert_ne!(written["identifier"], guest_id.as_str(), "{mode}");
+        let mine = victim.cart().await;
+        assert_eq!(mine["identifier"], "user:bob", "{mode}");
+        assert_eq!(lines(&mine), [("tee".into(), 2)], "{mode}");
+        assert_eq!(
+            mine["version"], user["version"],
+            "{mode}: the user's cart was not written"
+        );
+        if let Some(storage) = stored {
+            assert_eq!(
+                storage.instances(&guest_id).await.unwrap(),
+                Vec::<String>::new(),
+                "{mode}: the merged guest cart stays gone"
+            );
+            assert_eq!(
+                storage.instances("user:bob").await.unwrap(),
+                ["default"],
+                "{mode}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn login_in_cookie_mode_merges_and_drops_the_guest_cookie() {
     let storage = MemoryStorage::new();

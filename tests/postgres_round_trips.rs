@@ -55,10 +55,36 @@ async fn an_optimistic_save_is_one_statement_and_a_load_is_one() {
     // Only the failure path reads the current version for the diagnostics.
     let before = count();
     let stale = storage.save(&key, &cart, Some(v1)).await.unwrap_err();
-    assert!(
-        matches!(stale, StorageError::Conflict { current: Some(c), .. } if c == v1 + 1),
-        "{stale:?}"
-    );
+    match stale {
+        StorageError::Conflict {
+            key: ref conflicted,
+            expected,
+            current,
+        } => {
+            assert_eq!(conflicted, &key, "{stale:?}");
+            assert_eq!(
+                expected,
+                Some(v1),
+                "the version the write expected: {stale:?}"
+            );
+            assert_eq!(current, Some(v1 + 1), "the version stored: {stale:?}");
+        }
+        other => panic!("a stale save must be a conflict, got {other:?}"),
+    }
+    assert_eq!(count() - before, 2);
+    // Creating a cart that exists is a conflict too, reporting that no cart was expected.
+    let before = count();
+    match storage.save(&key, &cart, None).await.unwrap_err() {
+        StorageError::Conflict {
+            key: conflicted,
+            expected: None,
+            current: Some(current),
+        } => {
+            assert_eq!(conflicted, key);
+            assert_eq!(current, v1 + 1);
+        }
+        other => panic!("creating an existing cart must be a conflict, got {other:?}"),
+    }
     assert_eq!(count() - before, 2);
     let before = count();
     assert!(storage.delete_at(&key, v1 + 1).await.unwrap());

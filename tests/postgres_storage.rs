@@ -306,9 +306,7 @@ async fn an_outage_gives_unavailable_in_bounded_time_and_the_storage_recovers() 
     let table = fresh_storage().await.table().to_owned();
     let mut proxy = Proxy::start_on(0).await;
     let port = proxy.port;
-    let url = pg::test_database_url()
-        .await
-        .replace(":5432/", &format!(":{port}/"));
+    let url = pg::through_local_port(&pg::test_database_url().await, port);
     let storage = PostgresStorage::connect_lazy(&url)
         .unwrap()
         .with_table(&table)
@@ -319,8 +317,8 @@ async fn an_outage_gives_unavailable_in_bounded_time_and_the_storage_recovers() 
         .await
         .unwrap();
 
-    proxy.stop();
-    tokio::task::yield_now().await;
+    // Returns once every connection the pool had through the proxy is closed.
+    proxy.stop().await;
     let started = Instant::now();
     let load = storage.load(&key).await;
     let save = storage

@@ -4,9 +4,10 @@
 
 mod common;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-use common::process::{Running, start_example};
+use common::process::{self, Running, start_example};
 use common::proxy::Proxy;
 use common::{pg, redis};
 use serde_json::{Value, json};
@@ -84,12 +85,12 @@ async fn expect_unavailable_then_recovery(
     running: &Running,
     shopper: &reqwest::Client,
     driver_text: &[&str],
-    freeze: impl FnOnce(),
-    thaw: impl FnOnce(),
+    freeze: impl Future<Output = ()>,
+    thaw: impl Future<Output = ()>,
 ) {
     let shop = running.address.as_str();
     assert_eq!(add(shopper, shop, "tee").await.status(), 200);
-    freeze();
+    freeze.await;
     let started = Instant::now();
     let response = shopper.get(format!("{shop}/cart")).send().await.unwrap();
     let elapsed = started.elapsed();
@@ -126,7 +127,7 @@ async fn expect_unavailable_then_recovery(
     assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
     let health = shopper.get(format!("{shop}/health")).send().await.unwrap();
     assert_eq!(health.status(), 200, "routes without Cart keep answering");
-    thaw();
+    thaw.await;
     // Bounded wait for the pool to reconnect; the same process serves carts again.
     let deadline = Instant::now() + Duration::from_secs(30);
     let cart: Value = loop {
@@ -171,37 +172,34 @@ async fn a_redis_outage_gives_503_and_the_shop_recovers() {
         &shop,
         &client(),
         REDIS_TEXT,
-        || server.signal("-STOP"),
-        || server.signal("-CONT"),
+        async { process::signal(server.pid(), "STOP") },
+        async { process::signal(server.pid(), "CONT") },
     )
     .await;
 }
 
+/// The shop runs on a table of its own in the per-run test database (`pg::fresh_storage`), reached
+/// through a proxy; the outage is the proxy stopping, which returns once every connection of the
+/// shop's pool through it is closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_gives_503_and_the_shop_recovers() {
+    // A table other than `carts`: the shop does not migrate, and no other test sees its rows.
+    let table = pg::fresh_storage().await.table().to_owned();
     let mut proxy = Proxy::start_on(0).await;
     let port = proxy.port;
-    let url = pg::server_url().replace(":5432/", &format!(":{port}/"));
+    let url = pg::through_local_port(&pg::test_database_url().await, port);
     let shop = start_example(
         "shop",
-        &[("CART_STORAGE", "database"), ("DATABASE_URL", &url)],
+        &[
+            ("CART_STORAGE", "database"),
+            ("DATABASE_URL", &url),
+            ("CART_DB_TABLE", &table),
+        ],
     );
-    let shopper = client();
-    let restarted = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let keep = std::sync::Arc::clone(&restarted);
-    let runtime = tokio::runtime::Handle::current();
-    expect_unavailable_then_recovery(
-        &shop,
-        &shopper,
-        POSTGRES_TEXT,
-        || proxy.stop(),
-        move || {
-            let proxy = std::thread::spawn(move || runtime.block_on(Proxy::start_on(port)))
-                .join()
-                .unwrap();
-            *keep.lock().unwrap() = Some(proxy);
-        },
-    )
+    let mut restarted = None;
+    expect_unavailable_then_recovery(&shop, &client(), POSTGRES_TEXT, proxy.stop(), async {
+        restarted = Some(Proxy::start_on(port).await)
+    })
     .await;
     drop(restarted);
 }

@@ -52,6 +52,7 @@ async fn swapping_the_driver_under_load_fails_no_request() {
         clients.push(tokio::spawn(async move {
             let http = browser();
             let mut failures = Vec::new();
+            let mut succeeded = 0u64;
             let mut after = 0u64;
             // Each client keeps going until it has sent 20 requests after the swap.
             for request in 0u64.. {
@@ -66,7 +67,9 @@ async fn swapping_the_driver_under_load_fails_no_request() {
                     .unwrap();
                 let status = response.status();
                 let body = response.text().await.unwrap();
-                if !status.is_success() {
+                if status.is_success() {
+                    succeeded += 1;
+                } else {
                     failures.push(format!("{status} {body}"));
                 }
                 if request == 0 {
@@ -80,7 +83,7 @@ async fn swapping_the_driver_under_load_fails_no_request() {
                     }
                 }
             }
-            failures
+            (succeeded, failures)
         }));
     }
     drop(started_tx);
@@ -93,16 +96,20 @@ async fn swapping_the_driver_under_load_fails_no_request() {
     swapped.store(true, Ordering::SeqCst);
 
     let mut failures = Vec::new();
+    let mut succeeded = 0;
     for client in clients {
-        failures.extend(client.await.unwrap());
+        let (client_succeeded, client_failures) = client.await.unwrap();
+        succeeded += client_succeeded;
+        failures.extend(client_failures);
     }
     assert!(
         failures.is_empty(),
         "requests failed across the swap: {failures:?}"
     );
-    assert!(
-        before_swap > 0,
-        "the old driver served requests before the swap"
+    // Each client had a request answered before the swap: one cart each in the old driver.
+    assert_eq!(
+        before_swap, 8,
+        "each of the 8 clients has a cart in the old driver"
     );
     assert_eq!(sent_after_swap.load(Ordering::SeqCst), 160);
     // Every client's cart exists in the new driver: requests after the switch wrote there.
@@ -111,22 +118,37 @@ async fn swapping_the_driver_under_load_fails_no_request() {
         8,
         "each of the 8 clients has a cart in the new driver"
     );
-    let mut in_new = 0;
+    // Each successful request added exactly one unit, to the driver in place when it ran: the
+    // units in both drivers together are the successful requests, so a unit lost (or doubled) in
+    // the swap shows here.
+    let in_old = units(&old).await;
+    let in_new = units(&new).await;
+    assert_eq!(
+        in_old + in_new,
+        succeeded,
+        "{in_old} units in the old driver and {in_new} in the new one for {succeeded} successful adds"
+    );
+    // Requests sent after the swap flag was set all landed in the new driver. Those sent before
+    // may land in either (in flight at the swap, or sent between the swap and the flag), so the
+    // new driver's share has only this lower bound; the sum above is exact.
+    assert!(
+        in_new >= 160,
+        "the new driver holds {in_new} units, expected at least the 160 sent after the swap"
+    );
+}
+
+/// The units (item quantities) of every cart in `storage`.
+async fn units(storage: &MemoryStorage) -> u64 {
+    let mut units = 0;
     let mut cursor = None;
     loop {
-        let page = new.scan(cursor, 100).await.unwrap();
+        let page = storage.scan(cursor, 100).await.unwrap();
         for key in &page.keys {
-            in_new += new.load(key).await.unwrap().unwrap().value.count();
+            units += storage.load(key).await.unwrap().unwrap().value.count();
         }
         match page.next {
             Some(next) => cursor = Some(next),
-            None => break,
+            None => return units,
         }
     }
-    // Requests sent after the swap flag was set all landed in the new driver (a request that
-    // started before the swap may finish on either, so the new driver has at least these).
-    assert!(
-        in_new >= 160,
-        "the new driver holds {in_new} units, expected at least 160"
-    );
 }

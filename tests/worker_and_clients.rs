@@ -201,16 +201,29 @@ async fn worker_and_clients_share_one_cart(storage: impl CartStorage, write_queu
         "one version per committed change"
     );
 
-    // The example worker's pass: with a zero idle time every non-empty cart is idle, once.
-    assert!(worker::mark_idle(&manager, Duration::ZERO).await.unwrap() >= 1);
-    let flagged = manager
-        .cart("user:shared", "default")
-        .unwrap()
-        .contents()
-        .await
-        .unwrap();
+    // The example worker's pass: with a zero idle time every non-empty cart is idle, once. The
+    // storage is this test's own and holds the one shared cart, so the pass flags exactly it.
+    assert_eq!(
+        worker::mark_idle(&manager, Duration::ZERO).await.unwrap(),
+        1,
+        "the one shared cart is flagged"
+    );
+    let flagged_cart = manager.cart("user:shared", "default").unwrap();
+    let flagged = flagged_cart.contents().await.unwrap();
     assert_eq!(flagged.get_metadata("idle"), Some(&serde_json::json!(true)));
     assert_eq!(flagged.get("mug").unwrap().quantity(), 200);
+    assert_eq!(
+        flagged_cart.version().await.unwrap(),
+        version + 1,
+        "flagging is one write"
+    );
+    // A second pass finds the cart flagged already and writes nothing.
+    assert_eq!(
+        worker::mark_idle(&manager, Duration::ZERO).await.unwrap(),
+        0,
+        "a flagged cart is not flagged again"
+    );
+    assert_eq!(flagged_cart.version().await.unwrap(), version + 1);
     let retries = retries.load(Ordering::SeqCst);
     println!(
         "{} with the queue {write_queue}: {retries} conflicts retried",

@@ -381,30 +381,78 @@ mod tests {
             "5.", "--1", "0x10",
         ] {
             let err = Money::parse_field(bad, Currency::USD, "price").unwrap_err();
-            assert_eq!(err.field(), Some("price"), "{bad:?} gave {err}");
+            assert_eq!(
+                err,
+                Error::validation("price", format!("`{bad}` is not a decimal number")),
+                "{bad:?}"
+            );
         }
-        let err = Money::parse_field("10.999", Currency::USD, "price").unwrap_err();
-        assert!(err.to_string().contains("decimal places"), "{err}");
-        assert!(Money::parse("1.5", Currency::JPY).is_err());
+        assert_eq!(
+            Money::parse_field("10.999", Currency::USD, "price").unwrap_err(),
+            Error::validation("price", "`10.999` has more than 2 decimal places for USD")
+        );
+        assert_eq!(
+            Money::parse("1.5", Currency::JPY).unwrap_err(),
+            Error::validation("amount", "`1.5` has more than 0 decimal places for JPY")
+        );
         let forty_digits = "1234567890123456789012345678901234567890";
-        assert!(Money::parse(forty_digits, Currency::USD).is_err());
+        assert_eq!(
+            Money::parse(forty_digits, Currency::USD).unwrap_err(),
+            Error::validation(
+                "amount",
+                format!("`{forty_digits}` has too many digits to be exact")
+            )
+        );
         // Fits a Decimal but not i64 minor units: an overflow error, not a wrap.
-        assert!(Money::parse("99999999999999999999", Currency::USD).is_err());
+        assert_eq!(
+            Money::parse_field("99999999999999999999", Currency::USD, "price").unwrap_err(),
+            Error::overflow("price")
+        );
+        // The largest amount that fits still parses.
+        assert_eq!(
+            Money::parse("92233720368547758.07", Currency::USD)
+                .unwrap()
+                .minor_units(),
+            i64::MAX
+        );
+        assert_eq!(
+            Money::parse("92233720368547758.08", Currency::USD).unwrap_err(),
+            Error::overflow("amount")
+        );
     }
 
     #[test]
     fn arithmetic_is_checked() {
-        let max = Money::from_minor(i64::MAX, Currency::USD);
-        assert!(
-            max.checked_add(Money::from_minor(1, Currency::USD))
-                .is_err()
-        );
-        assert!(max.checked_mul(2).is_err());
+        let usd = |minor| Money::from_minor(minor, Currency::USD);
+        let max = usd(i64::MAX);
+        let min = usd(i64::MIN);
+        let overflow = Err(Error::overflow("amount"));
+        assert_eq!(max.checked_add(usd(1)), overflow);
+        assert_eq!(min.checked_sub(usd(1)), overflow);
+        assert_eq!(max.checked_mul(2), overflow);
+        assert_eq!(min.checked_mul(-1), overflow);
+        // Right at the edge nothing overflows.
+        assert_eq!(max.checked_add(usd(0)), Ok(max));
+        assert_eq!(usd(i64::MAX - 1).checked_add(usd(1)), Ok(max));
+        assert_eq!(min.checked_sub(usd(0)), Ok(min));
+        assert_eq!(usd(i64::MAX / 2).checked_mul(2), Ok(usd(i64::MAX - 1)));
         let eur = Money::from_minor(1, Currency::EUR);
-        assert!(matches!(
-            Money::from_minor(1, Currency::USD).checked_add(eur),
-            Err(Error::CurrencyMismatch { .. })
-        ));
+        let mismatch = Err(Error::CurrencyMismatch {
+            expected: "USD".to_owned(),
+            found: "EUR".to_owned(),
+        });
+        assert_eq!(usd(1).checked_add(eur), mismatch);
+        assert_eq!(usd(1).checked_sub(eur), mismatch);
+        // Rounding a total that does not fit names the total.
+        assert_eq!(
+            Money::from_minor_decimal(
+                Decimal::from(i64::MAX) + Decimal::ONE,
+                Currency::USD,
+                RoundingMode::HalfUp,
+                "total"
+            ),
+            Err(Error::overflow("total"))
+        );
     }
 
     #[test]

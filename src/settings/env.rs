@@ -191,7 +191,7 @@ mod tests {
     use std::collections::HashMap;
 
     use crate::cart::Currency;
-    use crate::settings::{CartSettings, Driver, ENV_VARS};
+    use crate::settings::{CartSettings, Driver, ENV_VARS, IdentifierCarrier};
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -328,11 +328,16 @@ mod tests {
             assert_eq!(&error.key, key, "{vars:?}: {error}");
             assert!(error.message.contains(allowed), "{vars:?}: {error}");
         }
+        // The cookie mode with a long enough secret is valid, and is what was asked for.
         let ok = CartSettings::from_env_map(env(&[
             ("CART_IDENTIFIER", "cookie"),
             ("CART_COOKIE_KEY", &long_secret),
-        ]));
-        assert!(ok.is_ok(), "{ok:?}");
+        ]))
+        .unwrap();
+        let mut expected = CartSettings::default();
+        expected.identifier.mode = IdentifierCarrier::Cookie;
+        expected.identifier.cookie_key = Some(long_secret);
+        assert_eq!(ok, expected);
     }
 
     #[test]

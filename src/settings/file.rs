@@ -100,7 +100,120 @@ fn explain(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::settings::CartSettings;
+    use crate::cart::{Limits, MergeStrategy, RoundingMode};
+    use crate::settings::{
+        CacheSettings, CartSettings, DatabaseSettings, Driver, IdentifierCarrier,
+        IdentifierSettings, SessionSettings,
+    };
+
+    /// Every key set to a value other than its default: each one must land in its own field.
+    #[test]
+    fn toml_sets_every_key() {
+        let key = "k".repeat(64);
+        let old = "o".repeat(70);
+        let text = format!(
+            r#"
+            storage = "database"
+            currency = "EUR"
+            rounding = "half_even"
+            merge_strategy = "keep_user_cart"
+            retry_budget_ms = 750
+            [session]
+            key = "basket"
+            [cache]
+            url = "redis://cache:6380/2"
+            prefix = "shop-cart"
+            ttl = 3600
+            locking = true
+            [database]
+            url = "postgres://db/shop"
+            table = "shop.carts"
+            locking = true
+            [limits]
+            max_lines = 200
+            max_quantity = 99
+            max_id_length = 40
+            max_name_length = 80
+            max_conditions = 7
+            max_cart_bytes = 65536
+            [identifier]
+            mode = "cookie"
+            session_key = "guest"
+            cookie_name = "basket_id"
+            cookie_key = "{key}"
+            previous_cookie_keys = ["{old}"]
+            cookie_secure = false
+            cookie_same_site = "strict"
+            cookie_max_age = 600
+            "#
+        );
+        let expected = CartSettings {
+            storage: Driver::Database,
+            session: SessionSettings {
+                key: "basket".to_owned(),
+            },
+            cache: CacheSettings {
+                url: Some("redis://cache:6380/2".to_owned()),
+                prefix: "shop-cart".to_owned(),
+                ttl: 3600,
+                locking: true,
+            },
+            database: DatabaseSettings {
+                url: Some("postgres://db/shop".to_owned()),
+                table: "shop.carts".to_owned(),
+                locking: true,
+            },
+            currency: "EUR".to_owned(),
+            rounding: RoundingMode::HalfEven,
+            merge_strategy: MergeStrategy::KeepUserCart,
+            retry_budget_ms: 750,
+            limits: Limits {
+                max_lines: 200,
+                max_quantity: 99,
+                max_id_length: 40,
+                max_name_length: 80,
+                max_conditions: 7,
+                max_cart_bytes: 65_536,
+            },
+            identifier: IdentifierSettings {
+                mode: IdentifierCarrier::Cookie,
+                session_key: "guest".to_owned(),
+                cookie_name: "basket_id".to_owned(),
+                cookie_key: Some(key.clone()),
+                previous_cookie_keys: vec![old.clone()],
+                cookie_secure: false,
+                cookie_same_site: "strict".to_owned(),
+                cookie_max_age: 600,
+            },
+        };
+        assert_ne!(expected, CartSettings::default());
+        assert_eq!(CartSettings::from_toml_str(&text).unwrap(), expected);
+        // Empty text is every default.
+        assert_eq!(
+            CartSettings::from_toml_str("").unwrap(),
+            CartSettings::default()
+        );
+    }
+
+    /// A file is read as its text is.
+    #[test]
+    fn toml_file_reads_like_its_text() {
+        let path = std::env::temp_dir().join(format!(
+            "axum-cart-settings-{}-{}.toml",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        let text = "storage = \"memory\"\n[cache]\nttl = 90\n";
+        std::fs::write(&path, text).unwrap();
+        let from_file = CartSettings::from_toml_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        let settings = from_file.unwrap();
+        assert_eq!(settings, CartSettings::from_toml_str(text).unwrap());
+        assert_eq!(settings.storage, Driver::Memory);
+        assert_eq!(settings.cache.ttl, 90);
+        let missing = CartSettings::from_toml_file(&path).unwrap_err();
+        assert_eq!(missing.key, path.display().to_string());
+    }
 
     #[test]
     fn toml_errors_name_the_dotted_key() {

@@ -13,6 +13,93 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The port of a Postgres URL that names none.
+pub const DEFAULT_PORT: u16 = 5432;
+
+/// A `scheme://[userinfo@]authority[/database][?query]` URL cut at its authority (`host`,
+/// `host:port`, `[v6]` or `[v6]:port`).
+struct Parts<'a> {
+    /// `scheme://userinfo@`.
+    before: &'a str,
+    authority: &'a str,
+    /// `/database?query` (maybe empty).
+    after: &'a str,
+}
+
+fn parts(url: &str) -> Parts<'_> {
+    let scheme_end = url
+        .find("://")
+        .map(|i| i + 3)
+        .unwrap_or_else(|| panic!("`{url}` is not a URL (scheme://host:port/database)"));
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // The user's password may hold `@`: the authority starts after the last one.
+    let userinfo_end = rest[..authority_end].rfind('@').map_or(0, |i| i + 1);
+    Parts {
+        before: &url[..scheme_end + userinfo_end],
+        authority: &rest[userinfo_end..authority_end],
+        after: &rest[authority_end..],
+    }
+}
+
+/// Host and port of a Postgres URL's authority: `127.0.0.1` for an empty host (as
+/// `./scripts/test` reads it), [`DEFAULT_PORT`] when no port is given; IPv6 without brackets.
+pub fn host_and_port(url: &str) -> (String, u16) {
+    let authority = parts(url).authority;
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, rest) = bracketed
+            .split_once(']')
+            .unwrap_or_else(|| panic!("unclosed `[` in the host of `{url}`"));
+        (host, rest.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None | Some("") => DEFAULT_PORT,
+        Some(port) => port
+            .parse()
+            .unwrap_or_else(|e| panic!("bad port `{port}` in `{url}`: {e}")),
+    };
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    (host.to_owned(), port)
+}
+
+/// Host and port of the Postgres server `DATABASE_URL` names.
+pub fn server_address() -> (String, u16) {
+    host_and_port(&server_url())
+}
+
+/// `url` with its authority (host and port) replaced by `host:port`; user, password, database
+/// and query are kept.
+pub fn with_authority(url: &str, host: &str, port: u16) -> String {
+    let Parts { before, after, .. } = parts(url);
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    format!("{before}{host}:{port}{after}")
+}
+
+/// `url` (a URL of the Postgres server) as reached through a local forwarder on `port`.
+pub fn through_local_port(url: &str, port: u16) -> String {
+    with_authority(url, "127.0.0.1", port)
+}
+
+/// `url` with its database replaced by `database` (the query, if any, is kept).
+pub fn with_database(url: &str, database: &str) -> String {
+    let Parts {
+        before,
+        authority,
+        after,
+    } = parts(url);
+    let query = after.find(['?', '#']).map_or("", |i| &after[i..]);
+    format!("{before}{authority}/{database}{query}")
+}
+
 /// The URL of the test database on the same server, created when missing.
 pub async fn test_database_url() -> String {
     let server = server_url();
@@ -31,10 +118,7 @@ pub async fn test_database_url() -> String {
             .execute(&mut admin)
             .await;
     }
-    let (base, _) = server
-        .rsplit_once('/')
-        .expect("DATABASE_URL has a database name");
-    format!("{base}/{TEST_DATABASE}")
+    with_database(&server, TEST_DATABASE)
 }
 
 /// The bundled migration with the table name changed.

@@ -105,6 +105,23 @@ pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Running {
     }
 }
 
+/// Sends `signal` (a name: `STOP`, `CONT`, `KILL`, ...) to the process `pid`, typically a child's
+/// [`Child::id`]. Uses the shell's built-in `kill`: `/bin/kill` and `pgrep` come with procps,
+/// which a fresh machine does not have.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            r#"kill -s "$1" "$2""#,
+            "kill",
+            signal,
+            &pid.to_string(),
+        ])
+        .status()
+        .expect("run sh");
+    assert!(status.success(), "kill -s {signal} {pid}: {status}");
+}
+
 /// A TCP port nobody listens on right now, for a server this test is about to start.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
