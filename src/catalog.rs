@@ -56,8 +56,10 @@ pub trait Promotions: Send + Sync + 'static {
 #[error("catalog unavailable: {0}")]
 pub struct CatalogError(pub String);
 
-/// What happens to a line when the catalogue price moves.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What happens to a line when the catalogue price moves. In settings: `keep_snapshot`,
+/// `reprice` or `reprice_with_notice`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PricePolicy {
     /// The price the line was added at stays (until it is older than the maximum price age).
     KeepSnapshot,

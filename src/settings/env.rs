@@ -23,6 +23,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CART_ROUNDING", "rounding"),
     ("CART_MERGE_STRATEGY", "merge_strategy"),
     ("CART_RETRY_BUDGET_MS", "retry_budget_ms"),
+    ("CART_MAX_INSTANCES", "max_instances"),
+    ("CART_PRICE_POLICY", "price_policy"),
+    ("CART_MAX_PRICE_AGE", "max_price_age"),
+    ("CART_CONDITIONAL_REQUESTS", "conditional_requests"),
+    ("CART_IDEMPOTENCY_KEYS", "idempotency_keys"),
+    ("CART_IDEMPOTENCY_RETENTION", "idempotency_retention"),
     ("CART_MAX_ITEMS", "limits.max_lines"),
     ("CART_MAX_QUANTITY", "limits.max_quantity"),
     ("CART_MAX_ID_LENGTH", "limits.max_id_length"),
@@ -43,6 +49,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 ];
 
 const ROUNDING_NAMES: &str = "half_up, half_even, down, up";
+const PRICE_POLICY_NAMES: &str = "reprice_with_notice, reprice, keep_snapshot";
 
 fn parse_number<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, SettingsError> {
     value
@@ -159,6 +166,12 @@ impl CartSettings {
                 self.merge_strategy = parse_named(var, value, MergeStrategy::NAMES)?
             }
             "CART_RETRY_BUDGET_MS" => self.retry_budget_ms = parse_number(var, value)?,
+            "CART_MAX_INSTANCES" => self.max_instances = parse_number(var, value)?,
+            "CART_PRICE_POLICY" => self.price_policy = parse_named(var, value, PRICE_POLICY_NAMES)?,
+            "CART_MAX_PRICE_AGE" => self.max_price_age = parse_number(var, value)?,
+            "CART_CONDITIONAL_REQUESTS" => self.conditional_requests = parse_bool(var, value)?,
+            "CART_IDEMPOTENCY_KEYS" => self.idempotency_keys = parse_bool(var, value)?,
+            "CART_IDEMPOTENCY_RETENTION" => self.idempotency_retention = parse_number(var, value)?,
             "CART_MAX_ITEMS" => self.limits.max_lines = parse_number(var, value)?,
             "CART_MAX_QUANTITY" => self.limits.max_quantity = parse_number(var, value)?,
             "CART_MAX_ID_LENGTH" => self.limits.max_id_length = parse_number(var, value)?,

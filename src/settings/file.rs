@@ -101,6 +101,7 @@ fn explain(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use crate::cart::{Limits, MergeStrategy, RoundingMode};
+    use crate::catalog::PricePolicy;
     use crate::settings::{
         CacheSettings, CartSettings, DatabaseSettings, Driver, IdentifierCarrier,
         IdentifierSettings, SessionSettings,
@@ -118,6 +119,12 @@ mod tests {
             rounding = "half_even"
             merge_strategy = "keep_user_cart"
             retry_budget_ms = 750
+            max_instances = 5
+            price_policy = "reprice"
+            max_price_age = 900
+            conditional_requests = true
+            idempotency_keys = true
+            idempotency_retention = 7200
             [session]
             key = "basket"
             [cache]
@@ -175,6 +182,12 @@ mod tests {
                 max_conditions: 7,
                 max_cart_bytes: 65_536,
             },
+            max_instances: 5,
+            price_policy: PricePolicy::Reprice,
+            max_price_age: 900,
+            conditional_requests: true,
+            idempotency_keys: true,
+            idempotency_retention: 7200,
             identifier: IdentifierSettings {
                 mode: IdentifierCarrier::Cookie,
                 session_key: "guest".to_owned(),

@@ -36,6 +36,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cart::{Currency, Limits, MergeStrategy, RoundingMode};
+use crate::catalog::PricePolicy;
 
 mod connect;
 mod env;
@@ -242,6 +243,18 @@ pub struct CartSettings {
     pub retry_budget_ms: u64,
     /// Limits.
     pub limits: Limits,
+    /// Most instances (cart, wishlist, ...) one identifier may hold (default 16).
+    pub max_instances: usize,
+    /// `reprice_with_notice` (default), `reprice` or `keep_snapshot`.
+    pub price_policy: PricePolicy,
+    /// Seconds after which a line is re-priced even under `keep_snapshot` (0, the default: never).
+    pub max_price_age: u64,
+    /// `ETag`, `If-None-Match` and `If-Match` on cart answers (default off).
+    pub conditional_requests: bool,
+    /// `Idempotency-Key` on cart changes (default off).
+    pub idempotency_keys: bool,
+    /// Seconds an idempotency key is remembered (default 86 400).
+    pub idempotency_retention: u64,
     /// Identifier settings.
     pub identifier: IdentifierSettings,
 }
@@ -258,6 +271,12 @@ impl Default for CartSettings {
             merge_strategy: MergeStrategy::default(),
             retry_budget_ms: 2_000,
             limits: Limits::default(),
+            max_instances: 16,
+            price_policy: PricePolicy::default(),
+            max_price_age: 0,
+            conditional_requests: false,
+            idempotency_keys: false,
+            idempotency_retention: 24 * 3600,
             identifier: IdentifierSettings::default(),
         }
     }
@@ -316,6 +335,8 @@ impl CartSettings {
         positive("limits.max_id_length", self.limits.max_id_length as u64)?;
         positive("limits.max_name_length", self.limits.max_name_length as u64)?;
         positive("limits.max_cart_bytes", self.limits.max_cart_bytes as u64)?;
+        positive("max_instances", self.max_instances as u64)?;
+        positive("idempotency_retention", self.idempotency_retention)?;
         self.identifier.validate()?;
         Ok(())
     }
@@ -343,8 +364,16 @@ impl CartSettings {
             .with_currency(self.currency())
             .with_rounding(self.rounding)
             .with_merge_strategy(self.merge_strategy)
-            .with_retry_budget(std::time::Duration::from_millis(self.retry_budget_ms))
-            .with_limits(self.limits);
+            .with_retry_budget(Duration::from_millis(self.retry_budget_ms))
+            .with_limits(self.limits)
+            .with_max_instances(self.max_instances)
+            .with_price_policy(self.price_policy)
+            .with_conditional_requests(self.conditional_requests)
+            .with_idempotency_keys(self.idempotency_keys)
+            .with_idempotency_retention(Duration::from_secs(self.idempotency_retention));
+        if self.max_price_age > 0 {
+            config = config.with_max_price_age(Duration::from_secs(self.max_price_age));
+        }
         config.identifier = self.identifier_mode()?;
         Ok(match self.storage {
             Driver::Session => config.with_session_storage(self.session.key.as_str()),
@@ -357,6 +386,54 @@ impl CartSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pricing_instances_and_http_protocol_settings_reach_the_config() {
+        let vars = [
+            ("CART_MAX_INSTANCES", "4"),
+            ("CART_PRICE_POLICY", "keep_snapshot"),
+            ("CART_MAX_PRICE_AGE", "3600"),
+            ("CART_CONDITIONAL_REQUESTS", "true"),
+            ("CART_IDEMPOTENCY_KEYS", "yes"),
+            ("CART_IDEMPOTENCY_RETENTION", "600"),
+        ];
+        let settings = CartSettings::from_env_map(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+        .unwrap();
+        let from_toml = CartSettings::from_toml_str(
+            "max_instances = 4\nprice_policy = \"keep_snapshot\"\nmax_price_age = 3600\n\
+             conditional_requests = true\nidempotency_keys = true\nidempotency_retention = 600\n",
+        )
+        .unwrap();
+        assert_eq!(settings, from_toml);
+        let config = settings.to_config().unwrap();
+        assert_eq!(config.max_instances, 4);
+        assert_eq!(config.price_policy, PricePolicy::KeepSnapshot);
+        assert_eq!(config.max_price_age, Some(Duration::from_secs(3600)));
+        assert!(config.conditional_requests);
+        assert!(config.idempotency_keys);
+        assert_eq!(config.idempotency_retention, Duration::from_secs(600));
+
+        let defaults = CartSettings::default().to_config().unwrap();
+        assert_eq!(defaults.max_instances, 16);
+        assert_eq!(defaults.price_policy, PricePolicy::RepriceWithNotice);
+        assert_eq!(defaults.max_price_age, None);
+        assert!(!defaults.conditional_requests && !defaults.idempotency_keys);
+
+        let refused = CartSettings::from_env_map(
+            [("CART_PRICE_POLICY".to_owned(), "haggle".to_owned())].into(),
+        )
+        .unwrap_err();
+        assert_eq!(refused.key, "CART_PRICE_POLICY");
+        let zero = CartSettings {
+            max_instances: 0,
+            ..CartSettings::default()
+        };
+        assert_eq!(zero.validate().unwrap_err().key, "max_instances");
+    }
 
     #[test]
     fn debug_output_never_shows_cookie_secrets() {
