@@ -173,21 +173,16 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
         let write_id = new_write_id();
         let (cart, expected) = options.apply(current, op, &write_id)?;
         write_ids.push(write_id);
+        let committed = |stored| Modified {
+            cart: stored,
+            previous_version: expected,
+            retries,
+        };
         match storage.save(key, &cart, expected).await {
-            Ok(version) => {
-                return Ok(Modified {
-                    cart: Versioned::new(cart, version),
-                    previous_version: expected,
-                    retries,
-                });
-            }
+            Ok(version) => return Ok(committed(Versioned::new(cart, version))),
             Err(StorageError::Conflict { current, .. }) => {
                 if let Some(stored) = committed_write(storage, key, &write_ids).await {
-                    return Ok(Modified {
-                        cart: stored,
-                        previous_version: expected,
-                        retries,
-                    });
+                    return Ok(committed(stored));
                 }
                 if Instant::now() >= deadline {
                     return Err(ModifyError::conflict(key, expected, current, retries));
@@ -197,11 +192,7 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
             }
             Err(error) => {
                 return match committed_write(storage, key, &write_ids).await {
-                    Some(stored) => Ok(Modified {
-                        cart: stored,
-                        previous_version: expected,
-                        retries,
-                    }),
+                    Some(stored) => Ok(committed(stored)),
                     None => Err(error.into()),
                 };
             }

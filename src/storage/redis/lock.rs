@@ -13,9 +13,9 @@ use fred::types::{Expiration, SetOptions, Value};
 
 use super::client::DRIVER;
 use super::store::Store;
+use super::write;
 use crate::storage::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned,
-    backoff, committed_write, new_write_id,
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, backoff,
 };
 
 /// How long a lock lives and how long a writer waits for one.
@@ -50,7 +50,7 @@ impl Lock {
         let lock_key = store.keys.lock(key);
         let token = format!("{:032x}", rand::random::<u128>());
         self.acquire(store, key, &lock_key, &token).await?;
-        let result = write(store, storage, key, options, op).await;
+        let result = write::modify(store, storage, key, options, op).await;
         let released = store
             .scripts
             .unlock
@@ -102,49 +102,6 @@ impl Lock {
             }
             attempt += 1;
             backoff(attempt.min(3)).await;
-        }
-    }
-}
-
-/// The read-modify-write done while holding the lock.
-async fn write(
-    store: &Store,
-    storage: &dyn CartStorage,
-    key: &CartKey,
-    options: &ModifyOptions,
-    op: &CartOp<'_>,
-) -> Result<Modified, ModifyError> {
-    let deadline = options.deadline();
-    let mut write_ids = Vec::new();
-    let mut retries = 0;
-    loop {
-        let current = store.load(key).await?;
-        let write_id = new_write_id();
-        let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
-        write_ids.push(write_id);
-        let committed = |stored| Modified {
-            cart: stored,
-            previous_version: expected,
-            retries,
-        };
-        match store.save_document(key, document, expected).await {
-            Ok(version) => return Ok(committed(Versioned::new(cart, version))),
-            Err(StorageError::Conflict { current, .. }) => {
-                if let Some(stored) = committed_write(storage, key, &write_ids).await {
-                    return Ok(committed(stored));
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(ModifyError::conflict(key, expected, current, retries));
-                }
-                retries += 1;
-                backoff(retries).await;
-            }
-            Err(error) => {
-                return match committed_write(storage, key, &write_ids).await {
-                    Some(stored) => Ok(committed(stored)),
-                    None => Err(error.into()),
-                };
-            }
         }
     }
 }

@@ -54,8 +54,8 @@
 //! `fred = { version = "10", features = ["default-nil-types"] }`. The example shop does.
 //!
 //! # Layout
-//! `mod.rs` (this type) uses `lock.rs` (locking mode), which uses `store.rs` (one call per cart
-//! operation), which uses `scripts.rs` (the Lua scripts in `scripts/`), `keys.rs` (key names)
+//! `mod.rs` (this type) uses `lock.rs` (locking mode) and `write.rs` (the read-modify-write of
+//! both modes), which use `store.rs` (one call per cart operation), which uses `scripts.rs` (the Lua scripts in `scripts/`), `keys.rs` (key names)
 //! and `client.rs` (timeouts and errors). No file uses one above it.
 
 mod client;
@@ -63,6 +63,7 @@ mod keys;
 mod lock;
 mod scripts;
 mod store;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +80,7 @@ use self::scripts::Scripts;
 use self::store::Store;
 use super::{
     CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError,
-    Versioned, optimistic_modify,
+    Versioned,
 };
 use crate::cart::CartContents;
 
@@ -299,7 +300,7 @@ impl CartStorage for RedisStorage {
         if self.locking {
             self.lock.modify(&self.store, self, key, options, op).await
         } else {
-            optimistic_modify(self, key, options, op).await
+            write::modify(&self.store, self, key, options, op).await
         }
     }
 }

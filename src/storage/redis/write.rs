@@ -1,0 +1,53 @@
+//! The read-modify-write of the Redis driver, in both modes: load, apply, one compare-and-set
+//! script, retried on conflict within the retry budget. It stores the document the size check
+//! already serialized, so a change is serialized once; after a save answered by a conflict or an
+//! error, the stored cart's write ids tell whether it committed after all.
+
+use super::store::Store;
+use crate::storage::{
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned,
+    backoff, committed_write, new_write_id,
+};
+
+/// The read-modify-write of both modes (the locking mode runs it under the cart's lock).
+pub(super) async fn modify(
+    store: &Store,
+    storage: &dyn CartStorage,
+    key: &CartKey,
+    options: &ModifyOptions,
+    op: &CartOp<'_>,
+) -> Result<Modified, ModifyError> {
+    let deadline = options.deadline();
+    let mut write_ids = Vec::new();
+    let mut retries = 0;
+    loop {
+        let current = store.load(key).await?;
+        let write_id = new_write_id();
+        let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
+        write_ids.push(write_id);
+        let committed = |stored| Modified {
+            cart: stored,
+            previous_version: expected,
+            retries,
+        };
+        match store.save_document(key, document, expected).await {
+            Ok(version) => return Ok(committed(Versioned::new(cart, version))),
+            Err(StorageError::Conflict { current, .. }) => {
+                if let Some(stored) = committed_write(storage, key, &write_ids).await {
+                    return Ok(committed(stored));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ModifyError::conflict(key, expected, current, retries));
+                }
+                retries += 1;
+                backoff(retries).await;
+            }
+            Err(error) => {
+                return match committed_write(storage, key, &write_ids).await {
+                    Some(stored) => Ok(committed(stored)),
+                    None => Err(error.into()),
+                };
+            }
+        }
+    }
+}
