@@ -4,6 +4,9 @@
 //! "conditions": [...], "metadata": {...}}` with prices as decimal strings in the cart's currency.
 //! Limits are configuration and are not stored.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -14,6 +17,7 @@ use super::currency::Currency;
 use super::error::Error;
 use super::item::CartItem;
 use super::money::{Money, RoundingMode};
+use super::timestamp;
 use super::writes::{KeyRecord, MergeRecord, WriteLog};
 
 /// The version of the JSON document layout that drivers store.
@@ -90,75 +94,120 @@ impl CartContents {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredItem {
-    id: String,
-    name: String,
-    price: String,
+/// A line as stored, borrowed from the cart for writing.
+#[derive(Serialize)]
+struct ItemOut<'a> {
+    id: &'a str,
+    name: &'a str,
+    #[serde(serialize_with = "serialize_display")]
+    price: Money,
     quantity: u32,
-    #[serde(default)]
-    attributes: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    conditions: Vec<Condition>,
+    attributes: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "<[Condition]>::is_empty")]
+    conditions: &'a [Condition],
     /// Absent for lines priced by trusted code, and in documents older than price provenance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    price_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price_source: Option<&'a str>,
     #[serde(
-        default,
         skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
+        serialize_with = "timestamp::serialize_option"
     )]
     priced_at: Option<OffsetDateTime>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredCart {
+fn serialize_display<S: Serializer>(value: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// The lines of a cart, serialized in place.
+struct ItemsOut<'a>(&'a [CartItem]);
+
+impl Serialize for ItemsOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|item| ItemOut {
+            id: &item.id,
+            name: &item.name,
+            price: item.price,
+            quantity: item.quantity,
+            attributes: &item.attributes,
+            conditions: &item.conditions,
+            price_source: item.price_source.as_deref(),
+            priced_at: item.priced_at,
+        }))
+    }
+}
+
+/// The document as stored, borrowed from the cart for writing: nothing is copied to serialize.
+#[derive(Serialize)]
+struct CartOut<'a> {
+    schema: u32,
+    currency: Currency,
+    rounding: RoundingMode,
+    items: ItemsOut<'a>,
+    conditions: &'a [Condition],
+    metadata: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    writes: &'a [String],
+    #[serde(skip_serializing_if = "<[MergeRecord]>::is_empty")]
+    merged: &'a [MergeRecord],
+    /// The idempotency keys of the requests that changed the cart, kept in the document so that
+    /// they are written by the same atomic write as the change.
+    #[serde(skip_serializing_if = "<[KeyRecord]>::is_empty")]
+    idempotency: &'a [KeyRecord],
+}
+
+/// A line as read: the id and the price borrow from the document's text where they can.
+#[derive(Deserialize)]
+struct ItemIn<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    name: String,
+    #[serde(borrow)]
+    price: Cow<'a, str>,
+    quantity: u32,
+    #[serde(default)]
+    attributes: Map<String, Value>,
+    #[serde(default)]
+    conditions: Vec<Condition>,
+    #[serde(default)]
+    price_source: Option<String>,
+    #[serde(default, deserialize_with = "timestamp::deserialize_option")]
+    priced_at: Option<OffsetDateTime>,
+}
+
+#[derive(Deserialize)]
+struct CartIn<'a> {
     schema: u32,
     currency: Currency,
     #[serde(default)]
     rounding: RoundingMode,
-    #[serde(default)]
-    items: Vec<StoredItem>,
+    #[serde(default, borrow)]
+    items: Vec<ItemIn<'a>>,
     #[serde(default)]
     conditions: Vec<Condition>,
     #[serde(default)]
     metadata: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     writes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     merged: Vec<MergeRecord>,
-    /// The idempotency keys of the requests that changed the cart, kept in the document so that
-    /// they are written by the same atomic write as the change.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     idempotency: Vec<KeyRecord>,
 }
 
 /// Writes the document described in the module documentation, at [`SCHEMA_VERSION`].
 impl Serialize for CartContents {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        StoredCart {
+        CartOut {
             schema: SCHEMA_VERSION,
             currency: self.currency(),
             rounding: self.rounding(),
-            items: self
-                .items()
-                .iter()
-                .map(|item| StoredItem {
-                    id: item.id.to_string(),
-                    name: item.name.clone(),
-                    price: item.price.to_string(),
-                    quantity: item.quantity,
-                    attributes: item.attributes.clone(),
-                    conditions: item.conditions.clone(),
-                    price_source: item.price_source.clone(),
-                    priced_at: item.priced_at,
-                })
-                .collect(),
-            conditions: self.conditions().to_vec(),
-            metadata: self.metadata().clone(),
-            writes: self.log.writes.clone(),
-            merged: self.log.merges.clone(),
-            idempotency: self.log.keys.clone(),
+            items: ItemsOut(self.items()),
+            conditions: self.conditions(),
+            metadata: self.metadata(),
+            writes: &self.log.writes,
+            merged: &self.log.merges,
+            idempotency: &self.log.keys,
         }
         .serialize(serializer)
     }
@@ -167,7 +216,7 @@ impl Serialize for CartContents {
 /// Reads a document at [`SCHEMA_VERSION`]; the cart gets the default limits.
 impl<'de> Deserialize<'de> for CartContents {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let stored = StoredCart::deserialize(deserializer)?;
+        let stored = CartIn::deserialize(deserializer)?;
         if stored.schema != SCHEMA_VERSION {
             return Err(serde::de::Error::custom(format!(
                 "cart document schema {} is not supported (expected {SCHEMA_VERSION})",
@@ -182,7 +231,7 @@ impl<'de> Deserialize<'de> for CartContents {
                 let price = Money::parse_field(&item.price, currency, "price")
                     .map_err(serde::de::Error::custom)?;
                 Ok(CartItem {
-                    id: item.id.into(),
+                    id: Arc::from(&*item.id),
                     name: item.name,
                     price,
                     quantity: item.quantity,

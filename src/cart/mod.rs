@@ -23,6 +23,7 @@ mod merge;
 mod metadata;
 mod money;
 mod rule;
+mod timestamp;
 mod totals;
 mod value;
 mod writes;

@@ -89,6 +89,9 @@ impl Money {
     /// exponents, `NaN`, `inf`, spaces and over-precise amounts are [`Error::Validation`]s naming
     /// `field`; an amount that does not fit in 64-bit minor units is an [`Error::Overflow`].
     pub fn parse_field(input: &str, currency: Currency, field: &str) -> Result<Money, Error> {
+        if let Some(money) = parse_minor_units(input, currency) {
+            return Ok(money);
+        }
         let decimal = parse_plain_decimal(input, field)?;
         Money::from_decimal_exact(decimal, currency, field)
     }
@@ -250,23 +253,61 @@ impl Money {
     }
 }
 
+/// The common case of [`Money::parse_field`] without a detour through `Decimal`: an optional
+/// sign, at most 18 digits and no more decimals than the currency has. `None` for anything
+/// else, which the exact path then accepts or refuses with its error.
+fn parse_minor_units(input: &str, currency: Currency) -> Option<Money> {
+    let unsigned = input.strip_prefix(['+', '-']).unwrap_or(input);
+    let negative = input.starts_with('-');
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let exponent = currency.exponent() as usize;
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || whole.len() + exponent > 18
+        || fraction.len() > exponent
+        || (unsigned.contains('.') && fraction.is_empty())
+        || !digits(whole)
+        || !digits(fraction)
+    {
+        return None;
+    }
+    let mut minor: i64 = 0;
+    for b in whole.bytes().chain(fraction.bytes()) {
+        minor = minor * 10 + i64::from(b - b'0');
+    }
+    minor *= 10i64.pow((exponent - fraction.len()) as u32);
+    Some(Money {
+        minor: if negative { -minor } else { minor },
+        currency,
+    })
+}
+
 impl fmt::Display for Money {
     /// The amount in major units with exactly the currency's decimals: `10.50`, `-3.00`, `1000`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let exponent = self.currency.exponent();
-        let sign = if self.minor < 0 { "-" } else { "" };
-        let abs = self.minor.unsigned_abs();
-        if exponent == 0 {
-            return write!(f, "{sign}{abs}");
+        // Digits written backwards into a buffer: amounts are printed on every answer and every
+        // stored document, and the formatting machinery costs more than the amount.
+        let exponent = self.currency.exponent() as usize;
+        let mut buffer = [0u8; 24];
+        let mut at = buffer.len();
+        let mut rest = self.minor.unsigned_abs();
+        let mut written = 0;
+        while written <= exponent || rest > 0 {
+            if written == exponent && exponent > 0 {
+                at -= 1;
+                buffer[at] = b'.';
+            }
+            at -= 1;
+            buffer[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            written += 1;
         }
-        let scale = 10u64.pow(exponent);
-        write!(
-            f,
-            "{sign}{}.{:0width$}",
-            abs / scale,
-            abs % scale,
-            width = exponent as usize
-        )
+        if self.minor < 0 {
+            at -= 1;
+            buffer[at] = b'-';
+        }
+        // Only ASCII digits, a dot and a sign were written.
+        f.write_str(std::str::from_utf8(&buffer[at..]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -356,6 +397,91 @@ pub(crate) fn truncate_for_message(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exact path alone, as parsing was before the fast path.
+    fn parse_exact(input: &str, currency: Currency) -> Result<Money, Error> {
+        let decimal = parse_plain_decimal(input, "amount")?;
+        Money::from_decimal_exact(decimal, currency, "amount")
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_the_exact_ones() {
+        let currencies = [
+            Currency::USD,
+            Currency::JPY,
+            Currency::new("KWD", 3).unwrap(),
+            Currency::new("CLF", 4).unwrap(),
+        ];
+        let inputs = [
+            "0",
+            "-0",
+            "+0",
+            "0.0",
+            "1",
+            "10.99",
+            "10.9",
+            "-3.05",
+            "+5",
+            "007.50",
+            "1.",
+            ".5",
+            "1.999",
+            "1.9999",
+            "1.99999",
+            "1e3",
+            "",
+            "-",
+            "1,5",
+            " 1",
+            "NaN",
+            "1.0000",
+            "999999999999999999",
+            "9999999999999999.99",
+            "99999999999999999.99",
+            "9223372036854775807",
+            "92233720368547758.07",
+            "-92233720368547758.08",
+            "123456789012345678901234567890",
+        ];
+        for currency in currencies {
+            for input in inputs {
+                assert_eq!(
+                    Money::parse(input, currency),
+                    parse_exact(input, currency),
+                    "{input} in {currency}"
+                );
+            }
+            for minor in [
+                0,
+                1,
+                -1,
+                9,
+                10,
+                99,
+                100,
+                12_345,
+                -12_345,
+                i64::MAX,
+                i64::MIN,
+            ] {
+                let money = Money::from_minor(minor, currency);
+                let exponent = currency.exponent();
+                let abs = minor.unsigned_abs();
+                let sign = if minor < 0 { "-" } else { "" };
+                let expected = if exponent == 0 {
+                    format!("{sign}{abs}")
+                } else {
+                    let scale = 10u64.pow(exponent);
+                    let width = exponent as usize;
+                    format!("{sign}{}.{:0width$}", abs / scale, abs % scale)
+                };
+                assert_eq!(money.to_string(), expected);
+                if minor != i64::MIN {
+                    assert_eq!(Money::parse(&expected, currency), Ok(money));
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_and_displays_decimal_strings() {
