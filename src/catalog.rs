@@ -227,6 +227,12 @@ pub(crate) fn unchecked_ids(contents: &CartContents) -> Vec<String> {
 }
 
 impl Pricing {
+    /// Whether reading a cart compares its lines with the catalogue: not when snapshots are kept
+    /// and never age.
+    pub(crate) fn reads_catalog(&self) -> bool {
+        self.policy != PricePolicy::KeepSnapshot || self.max_age.is_some()
+    }
+
     /// Compares the catalogue lines of `contents` named in `asked` with the products `found`, and
     /// re-prices them as the policy says, marking each re-priced line with the price it replaces.
     /// Lines added with a trusted price, and products the catalogue no longer sells, keep their

@@ -106,7 +106,7 @@ pub use catalog::{Catalog, CatalogError, MemoryCatalog, PricePolicy, Product, Pr
 pub use config::{CartConfig, StorageMode};
 pub use error::CartError;
 pub use event::{CartEvent, CartEventKind};
-pub use handle::Cart;
+pub use handle::{Cart, CartSnapshot};
 pub use identify::{CookieConfig, IdentifierMode, SessionUserResolver, UserResolver};
 pub use layer::{CartLayer, CartService, ResponseFuture};
 pub use manager::CartManager;

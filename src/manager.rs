@@ -8,8 +8,8 @@ use crate::cart;
 use crate::config::{CartConfig, StorageMode};
 use crate::error::CartError;
 use crate::event::CartEvent;
-use crate::queue::{Turn, WriteQueue};
-use crate::storage::{CartKey, ModifyOptions};
+use crate::queue::{Turn, WriteQueue, WriteStamps};
+use crate::storage::{CartKey, ModifyOptions, ParsedDocuments};
 
 /// The shared cart handle: configuration, current storage and listeners. Cheap to clone; every
 /// clone (the layer's, a worker's) sees the same storage, including after [`CartManager::swap_storage`].
@@ -33,6 +33,9 @@ struct ManagerInner {
     config: CartConfig,
     storage: RwLock<StorageMode>,
     queue: WriteQueue,
+    stamps: WriteStamps,
+    /// The parsed carts of the session driver, shared by the requests of this manager.
+    session_carts: Arc<ParsedDocuments>,
 }
 
 impl std::fmt::Debug for CartManager {
@@ -53,6 +56,8 @@ impl CartManager {
                 config,
                 storage: RwLock::new(storage),
                 queue: WriteQueue::default(),
+                stamps: WriteStamps::default(),
+                session_carts: Arc::default(),
             }),
         }
     }
@@ -114,6 +119,7 @@ impl CartManager {
             currency: config.currency,
             rounding: config.rounding,
             limits: config.limits,
+            basis: None,
         }
     }
 
@@ -123,6 +129,26 @@ impl CartManager {
             return None;
         }
         Some(self.inner.queue.turn(key).await)
+    }
+
+    /// The parsed carts of the session driver.
+    pub(crate) fn session_carts(&self) -> &Arc<ParsedDocuments> {
+        &self.inner.session_carts
+    }
+
+    /// The write stamp of `key` now: take it before reading the cart.
+    pub(crate) fn write_stamp(&self, key: &CartKey) -> u64 {
+        self.inner.stamps.current(key)
+    }
+
+    /// Counts a write of `key` that reached the storage; the stamp after it.
+    pub(crate) fn count_write(&self, key: &CartKey) -> u64 {
+        self.inner.stamps.count_write(key)
+    }
+
+    /// Whether anyone listens: without listeners no event is built.
+    pub(crate) fn has_listeners(&self) -> bool {
+        !self.inner.config.listeners.is_empty()
     }
 
     pub(crate) fn emit(&self, event: &CartEvent) {

@@ -3,8 +3,12 @@
 //!
 //! One async lock per cart being written, removed as soon as nobody holds or waits for it, so
 //! memory follows the number of carts written at this moment, not the number of carts.
+//!
+//! [`WriteStamps`] count the writes of this process per cart, so that a change can tell whether
+//! the cart its request read is still the latest this process knows of.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
@@ -50,6 +54,52 @@ impl WriteQueue {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.locks().len()
+    }
+}
+
+/// How many counters the write stamps of a process are spread over.
+const STAMP_STRIPES: usize = 1024;
+
+/// A counter of this process's writes for every cart, carts sharing counters by a hash of their
+/// key: fixed memory whatever the number of carts. A stamp taken before a cart is read and
+/// unchanged when it is written means that nothing in this process wrote that cart in between;
+/// a write of another cart on the same counter only makes a stamp look stale, never fresh.
+pub(crate) struct WriteStamps {
+    stripes: Box<[AtomicU64]>,
+}
+
+impl Default for WriteStamps {
+    fn default() -> Self {
+        WriteStamps {
+            stripes: (0..STAMP_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl WriteStamps {
+    fn stripe(&self, key: &CartKey) -> &AtomicU64 {
+        // FNV-1a: short keys, and no need for a hash an attacker cannot steer (a collision
+        // costs one extra read).
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let bytes = key
+            .identifier()
+            .bytes()
+            .chain([0xff])
+            .chain(key.instance().bytes());
+        for byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        &self.stripes[(hash % STAMP_STRIPES as u64) as usize]
+    }
+
+    /// The stamp of `key` now.
+    pub(crate) fn current(&self, key: &CartKey) -> u64 {
+        self.stripe(key).load(Ordering::Acquire)
+    }
+
+    /// Counts a write of `key` that just reached the storage; the stamp after it.
+    pub(crate) fn count_write(&self, key: &CartKey) -> u64 {
+        self.stripe(key).fetch_add(1, Ordering::AcqRel) + 1
     }
 }
 
@@ -100,6 +150,29 @@ mod tests {
         }
         assert_eq!(overlaps.load(std::sync::atomic::Ordering::SeqCst), 0);
         assert_eq!(queue.len(), 0, "idle carts keep no lock");
+    }
+
+    #[test]
+    fn a_write_makes_the_stamps_of_its_cart_stale() {
+        let stamps = WriteStamps::default();
+        let cart = CartKey::new("guest", "default");
+        let other = CartKey::new("guest", "wishlist");
+        let before = stamps.current(&cart);
+        let untouched = stamps.current(&other);
+        assert_eq!(stamps.count_write(&cart), before + 1);
+        assert_ne!(
+            stamps.current(&cart),
+            before,
+            "a read before the write is stale"
+        );
+        assert_eq!(
+            stamps.current(&cart),
+            before + 1,
+            "a read after it is fresh"
+        );
+        // Another cart's counter moves only when it shares this cart's stripe.
+        let shared = std::ptr::eq(stamps.stripe(&cart), stamps.stripe(&other));
+        assert_eq!(stamps.current(&other) == untouched, !shared);
     }
 
     #[tokio::test]

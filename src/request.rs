@@ -78,7 +78,16 @@ impl RequestCart {
 }
 
 /// The cached cart of one instance, shared by every handle on it within a request.
-pub(crate) type CartCache = Arc<Mutex<Option<Arc<Versioned<CartContents>>>>>;
+pub(crate) type CartCache = Arc<Mutex<Option<CachedCart>>>;
+
+/// A cart as a request read or wrote it, with the write stamp of its key from before that read
+/// (see [`CartManager::write_stamp`]): unchanged at the next write, nothing in this process wrote
+/// the cart since, and the write may start from this copy.
+#[derive(Clone)]
+pub(crate) struct CachedCart {
+    pub(crate) cart: Arc<Versioned<CartContents>>,
+    pub(crate) stamp: u64,
+}
 
 /// Who the carts of a request belong to, and where they are stored.
 pub(crate) struct Identity {
@@ -284,9 +293,10 @@ async fn resolve_identity(
     let config = manager.config();
     let session = parts.extensions.get::<Session>().cloned();
     let storage: Arc<dyn CartStorage> = match (manager.storage(), &session) {
-        (StorageMode::Session { key }, Some(session)) => {
-            Arc::new(SessionStorage::new(session.clone(), key))
-        }
+        (StorageMode::Session { key }, Some(session)) => Arc::new(
+            SessionStorage::new(session.clone(), key)
+                .with_parsed(Arc::clone(manager.session_carts())),
+        ),
         (StorageMode::Shared(storage), _) => storage,
         (StorageMode::Session { .. }, None) => return Err(CartError::MissingSession),
     };

@@ -14,6 +14,7 @@ use crate::catalog::{carry_repricing, restore_marks, strip_marks};
 use crate::error::CartError;
 use crate::event::{CartEvent, CartEventKind};
 use crate::protocol::{KeyLookup, RequestProtocol, cart_tag_id};
+use crate::request::CachedCart;
 use crate::storage::{Modified, ModifyError, Versioned, identifier_hash};
 
 /// Which stored cart a change of a request with `If-Match` may be based on.
@@ -137,7 +138,8 @@ impl Cart {
                 span.record("outcome", error.code());
                 Err(error)
             };
-            let mut read = self.cache.lock().await.clone();
+            let cached = self.cache.lock().await.clone();
+            let mut read = cached.as_ref().map(|cached| Arc::clone(&cached.cart));
             let protocol = self.identity.protocol.as_deref();
             let guard = match protocol {
                 // A replayed request changes nothing, not even with its later changes.
@@ -161,7 +163,8 @@ impl Cart {
             }
             let output = std::sync::Mutex::new(None);
             let unchecked_create = AtomicBool::new(false);
-            let options = self.manager.modify_options();
+            let mut options = self.manager.modify_options();
+            let mut stamp;
             let result = loop {
                 let wrapped = |cart: &mut CartContents| {
                     let mut refusal = refused.lock().unwrap_or_else(|p| p.into_inner());
@@ -189,11 +192,17 @@ impl Cart {
                     Ok(())
                 };
                 let turn = self.manager.write_turn(&self.key).await;
+                // The request's read, unless this process wrote the cart since.
+                options.basis = cached
+                    .as_ref()
+                    .filter(|cached| cached.stamp == self.manager.write_stamp(&self.key))
+                    .map(|cached| Arc::clone(&cached.cart));
                 let result = self
                     .identity
                     .storage
                     .modify(&self.key, &options, &wrapped)
                     .await;
+                stamp = self.manager.count_write(&self.key);
                 drop(turn);
                 let refusal = *refused.lock().unwrap_or_else(|p| p.into_inner());
                 if let (Err(ModifyError::Rejected(_)), Some(refusal), Some(protocol)) =
@@ -252,15 +261,20 @@ impl Cart {
                 let mut cache = self.cache.lock().await;
                 if cache
                     .as_ref()
-                    .is_none_or(|cached| cached.version <= version)
+                    .is_none_or(|cached| cached.cart.version <= version)
                 {
-                    *cache = Some(Arc::new(cart));
+                    *cache = Some(CachedCart {
+                        cart: Arc::new(cart),
+                        stamp,
+                    });
                 }
             }
-            if previous_version.is_none() {
-                self.emit(CartEventKind::Created, version);
+            if self.manager.has_listeners() {
+                if previous_version.is_none() {
+                    self.emit(CartEventKind::Created, version);
+                }
+                self.emit(event(&value), version);
             }
-            self.emit(event(&value), version);
             Ok(value)
         }
         .instrument(span)
@@ -339,6 +353,9 @@ impl Cart {
     }
 
     pub(super) fn emit(&self, kind: CartEventKind, version: u64) {
+        if !self.manager.has_listeners() {
+            return;
+        }
         self.manager.emit(&CartEvent {
             kind,
             identifier: self.key.identifier().to_owned(),

@@ -6,6 +6,7 @@ mod catalog;
 mod commit;
 mod conditions;
 mod items;
+mod snapshot;
 
 use std::sync::Arc;
 
@@ -19,9 +20,11 @@ use crate::event::CartEventKind;
 use crate::identify::user_identifier;
 use crate::manager::CartManager;
 use crate::protocol::CartResponse;
-use crate::request::{CartCache, Identity, merge_into_user};
+use crate::request::{CachedCart, CartCache, Identity, merge_into_user};
 use crate::storage::{CartKey, CartStorage, Versioned, identifier_hash};
 use crate::view::CartView;
+
+pub use snapshot::CartSnapshot;
 
 /// A handle on one cart. Take it as a handler argument (it needs [`CartLayer`](crate::CartLayer)),
 /// or open one with [`CartManager::cart`].
@@ -236,9 +239,13 @@ impl Cart {
         &self.identity.storage
     }
 
+    /// Caches the empty cart after a write that removed this one from storage.
     async fn reset_cache(&self) {
         let empty = self.manager.modify_options().empty_cart();
-        *self.cache.lock().await = Some(Arc::new(Versioned::new(empty, 0)));
+        *self.cache.lock().await = Some(CachedCart {
+            cart: Arc::new(Versioned::new(empty, 0)),
+            stamp: self.manager.count_write(&self.key),
+        });
     }
 
     async fn load_cached(&self) -> Result<Arc<Versioned<CartContents>>, CartError> {
@@ -254,56 +261,91 @@ impl Cart {
     ) -> Result<(Arc<Versioned<CartContents>>, Option<Product>), CartError> {
         self.identity.settle(&self.manager).await?;
         let mut cache = self.cache.lock().await;
-        let cached = match cache.as_ref() {
-            Some(cached) => Arc::clone(cached),
-            None => {
+        let cached = match &mut *cache {
+            Some(cached) => &mut cached.cart,
+            empty => {
+                let stamp = self.manager.write_stamp(&self.key);
                 let loaded = if self.identity.is_pending() {
                     // A guest identifier minted just now cannot have a stored cart.
                     None
                 } else {
-                    self.identity.storage.load(&self.key).await?
+                    self.identity.storage.load_shared(&self.key).await?
                 };
-                let options = self.manager.modify_options();
-                let mut versioned =
-                    loaded.unwrap_or_else(|| Versioned::new(options.empty_cart(), 0));
-                versioned.value.set_limits(options.limits);
-                let versioned = Arc::new(versioned);
-                *cache = Some(Arc::clone(&versioned));
-                versioned
+                // Shared as the storage parsed it: the configured limits apply where the cart
+                // changes (every write sets them) and on the copies handed out.
+                let cart = loaded.unwrap_or_else(|| {
+                    Arc::new(Versioned::new(
+                        self.manager.modify_options().empty_cart(),
+                        0,
+                    ))
+                });
+                &mut empty.insert(CachedCart { cart, stamp }).cart
             }
         };
         let config = self.manager.config();
         let Some(catalog) = &config.catalog else {
-            return Ok((cached, None));
+            return Ok((Arc::clone(cached), None));
         };
-        let mut ids = unchecked_ids(&cached.value);
+        let pricing = config.pricing();
+        let mut ids = if pricing.reads_catalog() {
+            unchecked_ids(&cached.value)
+        } else {
+            Vec::new()
+        };
         if let Some(extra) = extra.filter(|extra| !ids.iter().any(|id| id == extra)) {
             ids.push(extra.to_owned());
         }
         if ids.is_empty() {
-            return Ok((cached, None));
+            return Ok((Arc::clone(cached), None));
         }
         let found = catalog.products(&ids).await?;
         let product = extra.and_then(|id| found.get(id).cloned());
-        let mut priced = (*cached).clone();
-        config.pricing().apply(
-            &mut priced.value,
-            &ids,
-            &found,
-            time::OffsetDateTime::now_utc(),
-        );
-        let priced = Arc::new(priced);
-        *cache = Some(Arc::clone(&priced));
-        Ok((priced, product))
+        if pricing.reads_catalog() {
+            // In place unless a handle of this request still holds the cart as it was read.
+            pricing.apply(
+                &mut Arc::make_mut(cached).value,
+                &ids,
+                &found,
+                time::OffsetDateTime::now_utc(),
+            );
+        }
+        Ok((Arc::clone(cached), product))
     }
 
-    /// The cart's contents (loaded once per request, then cached).
+    /// A copy of the cart's contents (loaded once per request, then cached);
+    /// [`Cart::snapshot`] reads them without copying.
     ///
     /// # Errors
     ///
     /// A storage error when the cart cannot be loaded.
     pub async fn contents(&self) -> Result<CartContents, CartError> {
-        Ok(self.load_cached().await?.value.clone())
+        let mut contents = self.load_cached().await?.value.clone();
+        contents.set_limits(self.manager.config().limits);
+        Ok(contents)
+    }
+
+    /// The cart as this request holds it, without copying it: the cheap way to read a cart
+    /// for an answer of your own.
+    ///
+    /// # Errors
+    ///
+    /// A storage error when the cart cannot be loaded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::Json;
+    /// use axum_cart::{Cart, CartError};
+    /// use serde_json::{Value, json};
+    ///
+    /// async fn summary(cart: Cart) -> Result<Json<Value>, CartError> {
+    ///     let cart = cart.snapshot().await?;
+    ///     let subtotal = cart.totals()?.subtotal;
+    ///     Ok(Json(json!({"count": cart.count(), "subtotal": subtotal.to_string()})))
+    /// }
+    /// ```
+    pub async fn snapshot(&self) -> Result<CartSnapshot, CartError> {
+        Ok(CartSnapshot::new(self.load_cached().await?))
     }
 
     /// The stored version (0: not stored yet).

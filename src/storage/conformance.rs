@@ -1260,6 +1260,84 @@ pub async fn modify_creates_cart(storage: &dyn CartStorage) {
     );
 }
 
+/// `modify` with a [`basis`](ModifyOptions::basis) lands on the stored cart whatever the basis
+/// says: a basis at the stored version is the cart changed; a stale one (the cart moved on) or one
+/// that says "not stored" of a cart that exists is refused by the compare-and-set, and the change
+/// is applied once to the cart as stored.
+pub async fn modify_from_a_basis_lands_once(storage: &dyn CartStorage) {
+    let driver = storage.driver();
+    let key = CartKey::new(fresh_identifier("modify-basis"), "default");
+    let plain = ModifyOptions::default();
+    let with_basis = |basis: Versioned<CartContents>| ModifyOptions {
+        basis: Some(std::sync::Arc::new(basis)),
+        ..ModifyOptions::default()
+    };
+    let units = |modified: &super::Modified| modified.cart.value.get("b").map(CartItem::quantity);
+
+    let first = storage
+        .modify(&key, &plain, &add_unit("b"))
+        .await
+        .expect("create");
+    let fresh = storage
+        .modify(&key, &with_basis(first.cart.clone()), &add_unit("b"))
+        .await
+        .unwrap_or_else(|e| panic!("[{driver}] modify from a fresh basis: {e}"));
+    assert_eq!(
+        units(&fresh),
+        Some(2),
+        "[{driver}] a fresh basis is the cart changed"
+    );
+    assert_eq!(
+        fresh.previous_version,
+        Some(first.cart.version),
+        "[{driver}]"
+    );
+    assert_eq!(fresh.cart.version, first.cart.version + 1, "[{driver}]");
+
+    // `first` is stale now: the change must land on version `fresh`, not overwrite it.
+    let stale = storage
+        .modify(&key, &with_basis(first.cart.clone()), &add_unit("b"))
+        .await
+        .unwrap_or_else(|e| panic!("[{driver}] modify from a stale basis: {e}"));
+    assert_eq!(
+        units(&stale),
+        Some(3),
+        "[{driver}] a stale basis lost a write"
+    );
+    assert_eq!(
+        stale.previous_version,
+        Some(fresh.cart.version),
+        "[{driver}]"
+    );
+
+    let unstored = Versioned::new(CartContents::new(Currency::default()), 0);
+    let created_over = storage
+        .modify(&key, &with_basis(unstored), &add_unit("b"))
+        .await
+        .unwrap_or_else(|e| panic!("[{driver}] modify from a basis of no cart: {e}"));
+    assert_eq!(
+        units(&created_over),
+        Some(4),
+        "[{driver}] a basis of no cart replaced the stored one"
+    );
+    let stored = load_value(storage, &key).await.expect("stored");
+    assert_eq!(
+        stored.get("b").map(CartItem::quantity),
+        Some(4),
+        "[{driver}]"
+    );
+    assert_eq!(
+        load_version(storage, &key).await,
+        Some(created_over.cart.version),
+        "[{driver}] one version per change"
+    );
+    assert_eq!(
+        created_over.cart.version,
+        first.cart.version + 3,
+        "[{driver}]"
+    );
+}
+
 /// A `modify` whose operation fails stores nothing: no new cart, no new version.
 pub async fn failing_modify_stores_nothing(storage: &dyn CartStorage) {
     let driver = storage.driver();
@@ -1620,6 +1698,7 @@ pub async fn run_all(storage: &dyn CartStorage) {
     forget_removes_all_instances(storage).await;
     odd_identifiers_round_trip(storage).await;
     modify_creates_cart(storage).await;
+    modify_from_a_basis_lands_once(storage).await;
     failing_modify_stores_nothing(storage).await;
     oversized_modify_stores_nothing(storage).await;
     concurrent_creates_one_wins(storage).await;
@@ -1744,6 +1823,7 @@ macro_rules! __conformance_tests {
                 forget_removes_all_instances,
                 odd_identifiers_round_trip,
                 modify_creates_cart,
+                modify_from_a_basis_lands_once,
                 failing_modify_stores_nothing,
                 oversized_modify_stores_nothing,
                 concurrent_creates_one_wins,

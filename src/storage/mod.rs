@@ -6,6 +6,8 @@
 //! conflict a bounded number of times, and drivers may override it (a lock, a transaction).
 //! Drivers store documents; they never compute totals.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -17,6 +19,7 @@ mod error;
 mod key;
 mod memory;
 mod modify;
+mod parsed;
 mod session;
 
 #[cfg(feature = "test-util")]
@@ -45,6 +48,7 @@ pub use modify::{
     CartOp, DEFAULT_RETRY_BUDGET, Modified, ModifyOptions, initial_version, new_write_id,
 };
 pub(crate) use modify::{backoff, optimistic_modify};
+pub(crate) use parsed::{Fingerprint, ParsedDocuments};
 pub use session::{DEFAULT_SESSION_KEY, SessionStorage};
 
 /// A stored value with its version (a new cart starts at a clock-derived version, +1 per
@@ -103,6 +107,16 @@ pub trait CartStorage: Send + Sync + 'static {
 
     /// Reads a cart.
     async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError>;
+
+    /// Reads a cart that the caller only reads: drivers that keep the carts they parsed hand the
+    /// same copy to every reader of an unchanged document. The provided implementation wraps
+    /// [`CartStorage::load`].
+    async fn load_shared(
+        &self,
+        key: &CartKey,
+    ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
+        Ok(self.load(key).await?.map(Arc::new))
+    }
 
     /// Compare-and-set: writes only if the stored version equals `expected` (`None`: the cart must
     /// not exist). Returns the new version.

@@ -1,6 +1,7 @@
 //! The read-modify-write every cart change goes through: [`ModifyOptions`], the provided
 //! optimistic loop, its backoff, and the write ids that make a change count once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -25,6 +26,11 @@ pub struct ModifyOptions {
     pub rounding: RoundingMode,
     /// Limits enforced on the result.
     pub limits: Limits,
+    /// The cart as the caller last read it (version 0: not stored), when nothing in this process
+    /// wrote it since: a driver may start the first attempt from it instead of loading the cart
+    /// again. Only a hint: the compare-and-set at its version refuses it when the cart moved on,
+    /// and the next attempt reads the stored cart.
+    pub basis: Option<Arc<Versioned<CartContents>>>,
 }
 
 impl Default for ModifyOptions {
@@ -34,6 +40,7 @@ impl Default for ModifyOptions {
             currency: Currency::default(),
             rounding: RoundingMode::default(),
             limits: Limits::default(),
+            basis: None,
         }
     }
 }
@@ -99,6 +106,15 @@ impl ModifyOptions {
         cart.check_totals()?;
         cart.record_write(write_id);
         Ok((cart, expected))
+    }
+
+    /// What the first attempt of a read-modify-write starts from when there is a
+    /// [`basis`](ModifyOptions::basis): `Some(None)` when the basis says the cart is not stored,
+    /// `Some(Some(cart))` for a copy of the basis; `None` without a basis (load the cart).
+    pub fn basis_cart(&self) -> Option<Option<Versioned<CartContents>>> {
+        self.basis
+            .as_ref()
+            .map(|basis| (basis.version > 0).then(|| Versioned::clone(basis)))
     }
 
     /// When a change that starts now must stop retrying.
@@ -168,8 +184,13 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
     let deadline = options.deadline();
     let mut write_ids = Vec::new();
     let mut retries = 0;
+    let mut basis = options.basis_cart();
     loop {
-        let current = storage.load(key).await?;
+        let from_basis = basis.is_some();
+        let current = match basis.take() {
+            Some(current) => current,
+            None => storage.load(key).await?,
+        };
         let write_id = new_write_id();
         let (cart, expected) = options.apply(current, op, &write_id)?;
         write_ids.push(write_id);
@@ -188,7 +209,10 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
                     return Err(ModifyError::conflict(key, expected, current, retries));
                 }
                 retries += 1;
-                backoff(retries).await;
+                // A basis the cart moved on from met no writer in flight: read and go again.
+                if !from_basis {
+                    backoff(retries).await;
+                }
             }
             Err(error) => {
                 return match committed_write(storage, key, &write_ids).await {

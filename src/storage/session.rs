@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned,
-    initial_version, new_write_id,
+    CartKey, CartOp, CartStorage, Fingerprint, Modified, ModifyError, ModifyOptions,
+    ParsedDocuments, StorageError, Versioned, initial_version, new_write_id,
 };
 use crate::cart::CartContents;
 
@@ -35,6 +35,8 @@ pub struct SessionStorage {
     key: Arc<str>,
     // Serializes read-check-write within this request; see the module docs for what it cannot do.
     guard: Arc<tokio::sync::Mutex<()>>,
+    // Shared by the requests of one layer: a session's cart is parsed once per change.
+    parsed: Arc<ParsedDocuments>,
 }
 
 impl std::fmt::Debug for SessionStorage {
@@ -43,6 +45,11 @@ impl std::fmt::Debug for SessionStorage {
             .field("key", &self.key)
             .finish()
     }
+}
+
+/// The write time stored with a cart, Unix seconds.
+fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn unavailable(error: tower_sessions::session::Error) -> StorageError {
@@ -59,7 +66,14 @@ impl SessionStorage {
             session,
             key: key.into(),
             guard: Arc::default(),
+            parsed: Arc::default(),
         }
+    }
+
+    /// Shares the parsed carts of other requests' sessions.
+    pub(crate) fn with_parsed(mut self, parsed: Arc<ParsedDocuments>) -> Self {
+        self.parsed = parsed;
+        self
     }
 
     /// The session.
@@ -104,6 +118,13 @@ impl SessionStorage {
         entry.and_then(|e| e.get("version")).and_then(Value::as_u64)
     }
 
+    fn updated_at(entry: Option<&Value>) -> Option<OffsetDateTime> {
+        entry
+            .and_then(|e| e.get("updated_at"))
+            .and_then(Value::as_i64)
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+    }
+
     fn corrupt(key: &CartKey, message: impl ToString) -> StorageError {
         StorageError::Corrupt {
             driver: "session",
@@ -125,10 +146,7 @@ impl SessionStorage {
         };
         let version =
             Self::version_of(Some(entry)).ok_or_else(|| Self::corrupt(key, "no version"))?;
-        let updated_at = entry
-            .get("updated_at")
-            .and_then(Value::as_i64)
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        let updated_at = Self::updated_at(Some(entry));
         let cart = match entry.get_mut("cart").map(Value::take) {
             Some(Value::String(text)) => CartContents::from_json(text.as_bytes()),
             Some(tree @ Value::Object(_)) => serde_json::from_value(tree),
@@ -142,12 +160,13 @@ impl SessionStorage {
         }))
     }
 
-    /// Writes the serialized cart at `version` into the map.
+    /// Writes the serialized cart at `version`, written `now` (Unix seconds), into the map.
     fn put_cart(
         all: &mut Map<String, Value>,
         key: &CartKey,
         document: Vec<u8>,
         version: u64,
+        now: i64,
     ) -> Result<(), StorageError> {
         let document = String::from_utf8(document).map_err(|e| Self::corrupt(key, e))?;
         let instances = all
@@ -158,7 +177,7 @@ impl SessionStorage {
         }
         instances[key.instance()] = json!({
             "version": version,
-            "updated_at": OffsetDateTime::now_utc().unix_timestamp(),
+            "updated_at": now,
             "cart": document,
         });
         Ok(())
@@ -172,8 +191,27 @@ impl CartStorage for SessionStorage {
     }
 
     async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
+        Ok(self.load_shared(key).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn load_shared(
+        &self,
+        key: &CartKey,
+    ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
         let mut all = self.read_all().await?;
-        Self::take_cart(&mut all, key)
+        let text = Self::entry(&all, key)
+            .and_then(|entry| entry.get("cart"))
+            .and_then(Value::as_str);
+        match (text, Self::version_of(Self::entry(&all, key))) {
+            (Some(text), Some(version)) => {
+                let updated_at = Self::updated_at(Self::entry(&all, key));
+                self.parsed
+                    .get_or_parse(key, version, updated_at, text.as_bytes())
+                    .map(Some)
+                    .map_err(|e| Self::corrupt(key, e))
+            }
+            _ => Ok(Self::take_cart(&mut all, key)?.map(Arc::new)),
+        }
     }
 
     async fn save(
@@ -194,7 +232,7 @@ impl CartStorage for SessionStorage {
         }
         let version = current.map_or_else(initial_version, |v| v + 1);
         let document = cart.to_json().map_err(|e| Self::corrupt(key, e))?;
-        Self::put_cart(&mut all, key, document, version)?;
+        Self::put_cart(&mut all, key, document, version, now())?;
         self.write_all(all).await?;
         Ok(version)
     }
@@ -209,10 +247,24 @@ impl CartStorage for SessionStorage {
     ) -> Result<Modified, ModifyError> {
         let _guard = self.guard.lock().await;
         let mut all = self.read_all().await?;
-        let current = Self::take_cart(&mut all, key)?;
+        // The caller's read is the stored cart when the versions agree: no second parse.
+        let stored_version = Self::version_of(Self::entry(&all, key));
+        let current = match options.basis_cart() {
+            Some(basis) if basis.as_ref().map(|b| b.version) == stored_version => basis,
+            _ => Self::take_cart(&mut all, key)?,
+        };
         let (cart, document, expected) = options.apply_encoded(current, op, &new_write_id())?;
         let version = expected.map_or_else(initial_version, |v| v + 1);
-        Self::put_cart(&mut all, key, document, version)?;
+        let now = now();
+        // The next request reads this document: it need not parse it.
+        let written = Versioned {
+            value: cart.clone(),
+            version,
+            updated_at: OffsetDateTime::from_unix_timestamp(now).ok(),
+        };
+        self.parsed
+            .remember(key, Fingerprint::of(&document), written);
+        Self::put_cart(&mut all, key, document, version, now)?;
         self.write_all(all).await?;
         Ok(Modified {
             cart: Versioned::new(cart, version),

@@ -2,6 +2,8 @@
 //! `SELECT ... FOR UPDATE`, the change and the compare-and-set write in one transaction, so the
 //! writers of one cart wait for each other instead of retrying.
 
+use std::sync::Arc;
+
 use sqlx::{Postgres, Transaction};
 
 use super::PostgresStorage;
@@ -21,6 +23,34 @@ pub(super) async fn locked_modify(
     let deadline = options.deadline();
     let mut write_ids = Vec::new();
     let mut retries = 0;
+    // A basis needs no lock: its compare-and-set is one statement, and it either lands on the
+    // version read or changes nothing, after which the change runs locked.
+    if let Some(current) = options.basis_cart() {
+        let write_id = new_write_id();
+        let (cart, expected) = options.apply(current, op, &write_id)?;
+        write_ids.push(write_id);
+        let columns = to_columns(key, &cart)?;
+        match write(pool, table, key, columns, expected).await {
+            Ok(Some(version)) => {
+                return Ok(Modified {
+                    cart: Versioned::new(cart, version),
+                    previous_version: expected,
+                    retries,
+                });
+            }
+            Ok(None) => retries += 1,
+            Err(error) => {
+                return match committed_write(storage, key, &write_ids).await {
+                    Some(stored) => Ok(Modified {
+                        cart: stored,
+                        previous_version: expected,
+                        retries,
+                    }),
+                    None => Err(error.into()),
+                };
+            }
+        }
+    }
     loop {
         let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(storage_error)?;
         let row = sqlx::query(&select_sql(table, " FOR UPDATE"))
@@ -29,7 +59,9 @@ pub(super) async fn locked_modify(
             .fetch_optional(&mut *tx)
             .await
             .map_err(storage_error)?;
-        let current = row.map(|row| from_row(key, &row)).transpose()?;
+        let current = row
+            .map(|row| from_row(&storage.parsed, key, &row).map(Arc::unwrap_or_clone))
+            .transpose()?;
         let write_id = new_write_id();
         // On an error the transaction is dropped, which rolls it back.
         let (cart, expected) = options.apply(current, op, &write_id)?;

@@ -54,8 +54,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError,
-    Versioned, is_plain_table_name, optimistic_modify,
+    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ParsedDocuments, ScanPage,
+    StorageError, Versioned, is_plain_table_name, optimistic_modify,
 };
 use crate::cart::CartContents;
 use rows::{
@@ -77,6 +77,7 @@ pub struct PostgresStorage {
     pool: PgPool,
     table: Arc<str>,
     locking: bool,
+    parsed: Arc<ParsedDocuments>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -95,6 +96,7 @@ impl PostgresStorage {
             pool,
             table: Arc::from("carts"),
             locking: false,
+            parsed: Arc::default(),
         }
     }
 
@@ -225,13 +227,20 @@ impl CartStorage for PostgresStorage {
     }
 
     async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
+        Ok(self.load_shared(key).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn load_shared(
+        &self,
+        key: &CartKey,
+    ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
         let row = sqlx::query(&select_sql(&self.table, ""))
             .bind(key.identifier())
             .bind(key.instance())
             .fetch_optional(&self.pool)
             .await
             .map_err(storage_error)?;
-        row.map(|row| from_row(key, &row)).transpose()
+        row.map(|row| from_row(&self.parsed, key, &row)).transpose()
     }
 
     async fn save(

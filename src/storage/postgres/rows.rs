@@ -11,7 +11,9 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use crate::cart::CartContents;
-use crate::storage::{CartKey, StorageError, Versioned};
+use std::sync::Arc;
+
+use crate::storage::{CartKey, ParsedDocuments, StorageError, Versioned};
 
 pub(super) const DRIVER: &str = "postgres";
 
@@ -87,11 +89,12 @@ pub(super) fn to_columns(key: &CartKey, cart: &CartContents) -> Result<Columns, 
     })
 }
 
-/// Reads a row selected with [`select_sql`].
+/// Reads a row selected with [`select_sql`], parsing its document unless `parsed` holds it.
 pub(super) fn from_row(
+    parsed: &ParsedDocuments,
     key: &CartKey,
     row: &PgRow,
-) -> Result<Versioned<CartContents>, StorageError> {
+) -> Result<Arc<Versioned<CartContents>>, StorageError> {
     let corrupt = |message: String| StorageError::Corrupt {
         driver: DRIVER,
         key: key.clone(),
@@ -100,16 +103,13 @@ pub(super) fn from_row(
     let document: &str = row
         .try_get("document")
         .map_err(|e| corrupt(e.to_string()))?;
-    let cart = CartContents::from_json(document.as_bytes()).map_err(|e| corrupt(e.to_string()))?;
     let version: i64 = row.try_get("version").map_err(|e| corrupt(e.to_string()))?;
     let updated_at: OffsetDateTime = row
         .try_get("updated_at")
         .map_err(|e| corrupt(e.to_string()))?;
-    Ok(Versioned {
-        value: cart,
-        version: version as u64,
-        updated_at: Some(updated_at),
-    })
+    parsed
+        .get_or_parse(key, version as u64, Some(updated_at), document.as_bytes())
+        .map_err(|e| corrupt(e.to_string()))
 }
 
 /// The row's document is put back together by Postgres and sent as text: one JSON parse

@@ -121,6 +121,7 @@ impl RedisStorage {
                 scripts: Arc::new(Scripts::new()),
                 ttl: Duration::from_secs(86_400),
                 refresh_ttl_on_read: false,
+                parsed: Arc::default(),
             },
             locking: false,
             lock: Lock {
@@ -251,6 +252,13 @@ impl CartStorage for RedisStorage {
 
     async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
         self.store.load(key).await
+    }
+
+    async fn load_shared(
+        &self,
+        key: &CartKey,
+    ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
+        self.store.load_shared(key).await
     }
 
     async fn save(

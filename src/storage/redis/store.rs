@@ -14,7 +14,7 @@ use super::client::{Client, DRIVER, as_i64, as_string};
 use super::keys::Keys;
 use super::scripts::Scripts;
 use crate::cart::CartContents;
-use crate::storage::{CartKey, ScanPage, StorageError, Versioned};
+use crate::storage::{CartKey, ParsedDocuments, ScanPage, StorageError, Versioned};
 
 /// Everything a cart command needs.
 #[derive(Clone)]
@@ -24,6 +24,12 @@ pub(super) struct Store {
     pub(super) scripts: Arc<Scripts>,
     pub(super) ttl: Duration,
     pub(super) refresh_ttl_on_read: bool,
+    pub(super) parsed: Arc<ParsedDocuments>,
+}
+
+/// The write time stored with a cart, Unix seconds.
+pub(super) fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 impl Store {
@@ -31,11 +37,19 @@ impl Store {
         self.ttl.as_millis().to_string()
     }
 
-    /// One `HMGET`, or one script when reads refresh the TTL.
+    /// A cart to change: [`Store::load_shared`], copied.
     pub(super) async fn load(
         &self,
         key: &CartKey,
     ) -> Result<Option<Versioned<CartContents>>, StorageError> {
+        Ok(self.load_shared(key).await?.map(Arc::unwrap_or_clone))
+    }
+
+    /// One `HMGET`, or one script when reads refresh the TTL.
+    pub(super) async fn load_shared(
+        &self,
+        key: &CartKey,
+    ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
         let fields: Vec<Value> = if self.refresh_ttl_on_read {
             match self
                 .scripts
@@ -59,7 +73,7 @@ impl Store {
                 )
                 .await?
         };
-        decode(key, fields)
+        decode(&self.parsed, key, fields)
     }
 
     pub(super) async fn save(
@@ -73,15 +87,16 @@ impl Store {
             key: key.clone(),
             message: e.to_string(),
         })?;
-        self.save_document(key, document, expected).await
+        self.save_document(key, document, expected, now()).await
     }
 
-    /// The compare-and-set write of an encoded document.
+    /// The compare-and-set write of an encoded document, written `now` (Unix seconds).
     pub(super) async fn save_document(
         &self,
         key: &CartKey,
         document: Vec<u8>,
         expected: Option<u64>,
+        now: i64,
     ) -> Result<u64, StorageError> {
         let document = String::from_utf8(document).map_err(|e| StorageError::Corrupt {
             driver: DRIVER,
@@ -99,7 +114,7 @@ impl Store {
                     document,
                     self.ttl_millis(),
                     self.keys.instance(key.instance()),
-                    OffsetDateTime::now_utc().unix_timestamp().to_string(),
+                    now.to_string(),
                 ],
             )
             .await?;
@@ -201,7 +216,7 @@ impl Store {
                 vec![
                     self.keys.instance(instance),
                     self.ttl_millis(),
-                    OffsetDateTime::now_utc().unix_timestamp().to_string(),
+                    now().to_string(),
                 ],
             )
             .await?;
@@ -253,9 +268,10 @@ impl Store {
 
 /// A cart from its `v`, `d` and `t` fields; no version means no cart.
 fn decode(
+    parsed: &ParsedDocuments,
     key: &CartKey,
     fields: Vec<Value>,
-) -> Result<Option<Versioned<CartContents>>, StorageError> {
+) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
     let corrupt = |message: String| StorageError::Corrupt {
         driver: DRIVER,
         key: key.clone(),
@@ -269,15 +285,17 @@ fn decode(
     let Some(version) = as_i64(&version) else {
         return Ok(None);
     };
-    let document = as_string(&document).ok_or_else(|| corrupt("no document".to_owned()))?;
-    let cart = CartContents::from_json(document.as_bytes()).map_err(|e| corrupt(e.to_string()))?;
+    let document: &[u8] = match &document {
+        Value::String(text) => text.as_bytes(),
+        Value::Bytes(bytes) => bytes,
+        _ => return Err(corrupt("no document".to_owned())),
+    };
     let updated_at = updated
         .as_ref()
         .and_then(as_i64)
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-    Ok(Some(Versioned {
-        value: cart,
-        version: version as u64,
-        updated_at,
-    }))
+    parsed
+        .get_or_parse(key, version as u64, updated_at, document)
+        .map(Some)
+        .map_err(|e| corrupt(e.to_string()))
 }

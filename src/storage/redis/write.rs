@@ -3,10 +3,10 @@
 //! already serialized, so a change is serialized once; after a save answered by a conflict or an
 //! error, the stored cart's write ids tell whether it committed after all.
 
-use super::store::Store;
+use super::store::{Store, now};
 use crate::storage::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, StorageError, Versioned,
-    backoff, committed_write, new_write_id,
+    CartKey, CartOp, CartStorage, Fingerprint, Modified, ModifyError, ModifyOptions, StorageError,
+    Versioned, backoff, committed_write, new_write_id,
 };
 
 /// The read-modify-write of both modes (the locking mode runs it under the cart's lock).
@@ -20,8 +20,13 @@ pub(super) async fn modify(
     let deadline = options.deadline();
     let mut write_ids = Vec::new();
     let mut retries = 0;
+    let mut basis = options.basis_cart();
     loop {
-        let current = store.load(key).await?;
+        let from_basis = basis.is_some();
+        let current = match basis.take() {
+            Some(current) => current,
+            None => store.load(key).await?,
+        };
         let write_id = new_write_id();
         let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
         write_ids.push(write_id);
@@ -30,8 +35,19 @@ pub(super) async fn modify(
             previous_version: expected,
             retries,
         };
-        match store.save_document(key, document, expected).await {
-            Ok(version) => return Ok(committed(Versioned::new(cart, version))),
+        let written = Fingerprint::of(&document);
+        let now = now();
+        match store.save_document(key, document, expected, now).await {
+            Ok(version) => {
+                let cart = Versioned {
+                    value: cart,
+                    version,
+                    updated_at: time::OffsetDateTime::from_unix_timestamp(now).ok(),
+                };
+                // The next read of this cart gets the same document back: no parse then.
+                store.parsed.remember(key, written, cart.clone());
+                return Ok(committed(cart));
+            }
             Err(StorageError::Conflict { current, .. }) => {
                 if let Some(stored) = committed_write(storage, key, &write_ids).await {
                     return Ok(committed(stored));
@@ -40,7 +56,10 @@ pub(super) async fn modify(
                     return Err(ModifyError::conflict(key, expected, current, retries));
                 }
                 retries += 1;
-                backoff(retries).await;
+                // A basis the cart moved on from met no writer in flight: read and go again.
+                if !from_basis {
+                    backoff(retries).await;
+                }
             }
             Err(error) => {
                 return match committed_write(storage, key, &write_ids).await {

@@ -1,0 +1,225 @@
+//! [`ParsedDocuments`]: the parsed carts of recently read documents, so that a document that did
+//! not change since it was last read is not parsed again. Reads far outnumber writes, and
+//! parsing the document is most of what reading a cart costs.
+
+use std::sync::{Arc, Mutex};
+
+use time::OffsetDateTime;
+
+use super::{CartKey, Versioned};
+use crate::cart::CartContents;
+
+/// How many carts are kept parsed unless configured otherwise.
+pub(crate) const DEFAULT_PARSED_CARTS: usize = 256;
+
+/// A fixed number of slots, each cart in the slot its key hashes to (a newer cart takes the slot
+/// over): memory is bounded by the slot count and no bookkeeping runs on a hit. An entry is used
+/// only for the same key, version, write time and document (length and a 64-bit hash of the
+/// bytes): a cart's key never reaches another cart's entry, and a version that came back with
+/// another document (a session saved over by a concurrent request) does not match.
+pub(crate) struct ParsedDocuments {
+    slots: Box<[Mutex<Option<Entry>>]>,
+}
+
+struct Entry {
+    key: CartKey,
+    version: u64,
+    updated_at: Option<OffsetDateTime>,
+    length: usize,
+    hash: u64,
+    cart: Arc<Versioned<CartContents>>,
+}
+
+impl std::fmt::Debug for ParsedDocuments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedDocuments")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+impl Default for ParsedDocuments {
+    fn default() -> Self {
+        ParsedDocuments::new(DEFAULT_PARSED_CARTS)
+    }
+}
+
+/// What identifies a document's bytes here: its length and hash.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fingerprint {
+    length: usize,
+    hash: u64,
+}
+
+impl Fingerprint {
+    pub(crate) fn of(document: &[u8]) -> Self {
+        Fingerprint {
+            length: document.len(),
+            hash: document_hash(document),
+        }
+    }
+}
+
+/// A fast 64-bit hash of the document's bytes, a word at a time. Not keyed: it only has to tell
+/// two documents of one cart at one version apart, which no client can choose to collide.
+fn document_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut hash = bytes.len() as u64 ^ K;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        hash = (hash ^ word).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    hash = (hash ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    hash ^ (hash >> 32)
+}
+
+fn key_hash(key: &CartKey) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key
+        .identifier()
+        .bytes()
+        .chain([0xff])
+        .chain(key.instance().bytes())
+    {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+impl ParsedDocuments {
+    /// Room for `carts` parsed carts (at least one).
+    pub(crate) fn new(carts: usize) -> Self {
+        ParsedDocuments {
+            slots: (0..carts.max(1)).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    fn slot(&self, key: &CartKey) -> std::sync::MutexGuard<'_, Option<Entry>> {
+        let index = (key_hash(key) % self.slots.len() as u64) as usize;
+        // An entry is replaced whole: a panic elsewhere cannot leave half of one.
+        self.slots[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cart stored as `document` at `version`: parsed once, then shared while the document
+    /// stays the same.
+    ///
+    /// # Errors
+    ///
+    /// The parse error of a document that is not a cart.
+    pub(crate) fn get_or_parse(
+        &self,
+        key: &CartKey,
+        version: u64,
+        updated_at: Option<OffsetDateTime>,
+        document: &[u8],
+    ) -> Result<Arc<Versioned<CartContents>>, serde_json::Error> {
+        let hash = document_hash(document);
+        if let Some(entry) = self.slot(key).as_ref() {
+            if entry.version == version
+                && entry.length == document.len()
+                && entry.hash == hash
+                && entry.updated_at == updated_at
+                && entry.key == *key
+            {
+                return Ok(Arc::clone(&entry.cart));
+            }
+        }
+        let cart = Arc::new(Versioned {
+            value: CartContents::from_json(document)?,
+            version,
+            updated_at,
+        });
+        self.keep(key, document.len(), hash, Arc::clone(&cart));
+        Ok(cart)
+    }
+
+    /// Remembers `cart`, which a write just stored as the document `written`, so that the next
+    /// read of that document does not parse it.
+    pub(crate) fn remember(
+        &self,
+        key: &CartKey,
+        written: Fingerprint,
+        cart: Versioned<CartContents>,
+    ) {
+        self.keep(key, written.length, written.hash, Arc::new(cart));
+    }
+
+    fn keep(&self, key: &CartKey, length: usize, hash: u64, cart: Arc<Versioned<CartContents>>) {
+        *self.slot(key) = Some(Entry {
+            key: key.clone(),
+            version: cart.version,
+            updated_at: cart.updated_at,
+            length,
+            hash,
+            cart,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cart::{CartItem, Currency, Money};
+
+    fn document(units: u32) -> Vec<u8> {
+        let mut cart = CartContents::new(Currency::USD);
+        let price = Money::parse("1.00", Currency::USD).unwrap();
+        cart.add(CartItem::new("a", "A", price, units)).unwrap();
+        cart.to_json().unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_document_is_parsed_once_and_any_change_parses_again() {
+        let parsed = ParsedDocuments::new(4);
+        let key = CartKey::new("guest", "default");
+        let first = parsed.get_or_parse(&key, 7, None, &document(1)).unwrap();
+        let again = parsed.get_or_parse(&key, 7, None, &document(1)).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the same document is shared");
+
+        // The same version with another document (a session saved over by another request).
+        let other = parsed.get_or_parse(&key, 7, None, &document(2)).unwrap();
+        assert_eq!(other.value.get("a").unwrap().quantity(), 2);
+        let later = parsed.get_or_parse(&key, 8, None, &document(2)).unwrap();
+        assert_eq!(later.version, 8);
+        let elsewhere = CartKey::new("guest", "wishlist");
+        let instance = parsed
+            .get_or_parse(&elsewhere, 8, None, &document(2))
+            .unwrap();
+        assert!(!Arc::ptr_eq(&later, &instance), "keys never share an entry");
+        assert!(parsed.get_or_parse(&key, 9, None, b"{ not json").is_err());
+
+        // What a write remembers is what the next read of its document gets.
+        let written = document(5);
+        let at = Some(OffsetDateTime::UNIX_EPOCH);
+        let cart = Versioned {
+            value: CartContents::from_json(&written).unwrap(),
+            version: 10,
+            updated_at: at,
+        };
+        parsed.remember(&key, Fingerprint::of(&written), cart);
+        let read = parsed.get_or_parse(&key, 10, at, &written).unwrap();
+        assert_eq!(read.value.get("a").unwrap().quantity(), 5);
+        let other_time = parsed.get_or_parse(&key, 10, None, &written).unwrap();
+        assert!(
+            !Arc::ptr_eq(&read, &other_time),
+            "the write time is part of the match"
+        );
+    }
+
+    #[test]
+    fn documents_that_differ_hash_apart() {
+        let base = document(1);
+        let mut seen = std::collections::HashSet::new();
+        for at in 0..base.len() {
+            let mut changed = base.clone();
+            changed[at] ^= 1;
+            assert!(seen.insert(document_hash(&changed)), "byte {at}");
+        }
+        assert!(!seen.contains(&document_hash(&base)));
+    }
+}
