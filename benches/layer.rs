@@ -1,5 +1,6 @@
-//! In-process request costs (no network, no load generator): the same routes `bench/load.sh`
-//! drives, each compared with its baseline in the same run. See `examples/bench_server.rs`.
+//! In-process request costs (no network, no load generator): the session routes `bench/load.sh`
+//! drives, through axum-cart and through the lean hand-written cart, measured in the same run.
+//! See `examples/bench_server.rs`.
 
 #[path = "../examples/bench_server.rs"]
 #[allow(dead_code)]
@@ -12,7 +13,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-async fn send(app: &Router, request: Request<Body>) -> (Option<String>, usize) {
+/// Sends `request`; the session cookie it set, and the body.
+async fn send(app: &Router, request: Request<Body>) -> (Option<String>, axum::body::Bytes) {
     let response = app.clone().oneshot(request).await.unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     let cookie = response
@@ -20,19 +22,16 @@ async fn send(app: &Router, request: Request<Body>) -> (Option<String>, usize) {
         .get(header::SET_COOKIE)
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (cookie, body.len())
+    (cookie, body)
 }
 
-fn add(prefix: &str, cookie: Option<&str>, id: &str) -> Request<Body> {
-    let mut request = Request::post(format!("{prefix}/cart/items"))
-        .header(header::CONTENT_TYPE, "application/json");
+fn add(path: &str, cookie: Option<&str>, id: &str) -> Request<Body> {
+    let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/json");
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
     request
-        .body(Body::from(format!(
-            r#"{{"id":"{id}","name":"Item {id}","price":"10.99","quantity":1}}"#
-        )))
+        .body(Body::from(format!(r#"{{"id":"{id}","quantity":1}}"#)))
         .unwrap()
 }
 
@@ -44,60 +43,72 @@ fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
     request.body(Body::empty()).unwrap()
 }
 
+/// A session holding a 10-line cart on `app`; the two sides must answer alike.
+async fn seeded(app: &Router) -> (String, axum::body::Bytes) {
+    let (cookie, _) = send(app, add("/session/cart/items", None, "sku-0")).await;
+    let cookie = cookie.expect("a session cookie");
+    for i in 1..10 {
+        send(
+            app,
+            add("/session/cart/items", Some(&cookie), &format!("sku-{i}")),
+        )
+        .await;
+    }
+    let (_, body) = send(app, get("/session/cart", Some(&cookie))).await;
+    (cookie, body)
+}
+
 fn requests(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let app = server::app();
-    // One session per side, with a 10-line cart in it.
-    let (lib_cookie, manual_cookie) = runtime.block_on(async {
-        let (lib, _) = send(&app, add("/lib", None, "seed")).await;
-        let (manual, _) = send(&app, add("/manual", None, "seed")).await;
-        for i in 0..9 {
-            send(&app, add("/lib", lib.as_deref(), &format!("sku-{i}"))).await;
-            send(&app, add("/manual", manual.as_deref(), &format!("sku-{i}"))).await;
-        }
-        (lib.unwrap(), manual.unwrap())
+    let library = server::library_app(server::Backends::default());
+    let hand_written = server::hand_written_app(server::Backends::default());
+    let (library_cookie, hand_written_cookie) = runtime.block_on(async {
+        let (library_cookie, library_body) = seeded(&library).await;
+        let (hand_written_cookie, hand_written_body) = seeded(&hand_written).await;
+        assert_eq!(
+            library_body, hand_written_body,
+            "both sides answer the same body"
+        );
+        (library_cookie, hand_written_cookie)
     });
 
     let mut group = c.benchmark_group("request");
-    group.bench_function("ping_without_layer", |b| {
+    for (side, app) in [("hand_written", &hand_written), ("library", &library)] {
+        group.bench_function(format!("ping_{side}"), |b| {
+            b.to_async(&runtime).iter(|| send(app, get("/ping", None)))
+        });
+    }
+    for (side, app, cookie) in [
+        ("hand_written", &hand_written, &hand_written_cookie),
+        ("library", &library, &library_cookie),
+    ] {
+        group.bench_function(format!("read_{side}"), |b| {
+            b.to_async(&runtime)
+                .iter(|| send(app, get("/session/cart", Some(cookie))))
+        });
+        // Adds cycle over the cart's 10 ids so that it keeps its size.
+        let mut n = 0u64;
+        group.bench_function(format!("add_{side}"), |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 1;
+                send(
+                    app,
+                    add(
+                        "/session/cart/items",
+                        Some(cookie),
+                        &format!("sku-{}", n % 10),
+                    ),
+                )
+            })
+        });
+    }
+    group.bench_function("read_library_view", |b| {
         b.to_async(&runtime)
-            .iter(|| send(&app, get("/plain/ping", None)))
-    });
-    group.bench_function("ping_with_layer", |b| {
-        b.to_async(&runtime)
-            .iter(|| send(&app, get("/layered/ping", None)))
-    });
-    group.bench_function("read_manual", |b| {
-        b.to_async(&runtime)
-            .iter(|| send(&app, get("/manual/cart", Some(&manual_cookie))))
-    });
-    group.bench_function("read_cart", |b| {
-        b.to_async(&runtime)
-            .iter(|| send(&app, get("/lib/cart", Some(&lib_cookie))))
-    });
-    // Adds cycle over the 10 ids so that the cart keeps its size.
-    let mut n = 0u64;
-    group.bench_function("add_manual", |b| {
-        b.to_async(&runtime).iter(|| {
-            n += 1;
-            send(
-                &app,
-                add("/manual", Some(&manual_cookie), &format!("sku-{}", n % 9)),
-            )
-        })
-    });
-    group.bench_function("add_cart", |b| {
-        b.to_async(&runtime).iter(|| {
-            n += 1;
-            send(
-                &app,
-                add("/lib", Some(&lib_cookie), &format!("sku-{}", n % 9)),
-            )
-        })
+            .iter(|| send(&library, get("/session/view", Some(&library_cookie))))
     });
     group.finish();
 }
