@@ -13,6 +13,42 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+/// Counts the heap allocations of this process, so that the bench can say how many each request
+/// makes on either side.
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `alloc` above, which is the system allocator's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: as for `dealloc`.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Allocations per request of `request()` on `app`, averaged over 1 000 requests.
+async fn allocations(app: &Router, request: impl Fn() -> Request<Body>) -> f64 {
+    let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..1_000 {
+        send(app, request()).await;
+    }
+    (ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - before) as f64 / 1_000.0
+}
+
 /// Sends `request`; the session cookie it set, and the body.
 async fn send(app: &Router, request: Request<Body>) -> (Option<String>, axum::body::Bytes) {
     let response = app.clone().oneshot(request).await.unwrap();
@@ -73,6 +109,22 @@ fn requests(c: &mut Criterion) {
             library_body, hand_written_body,
             "both sides answer the same body"
         );
+        for (side, app, cookie) in [
+            ("hand-written", &hand_written, &hand_written_cookie),
+            ("library", &library, &library_cookie),
+        ] {
+            let ping = allocations(app, || get("/ping", None)).await;
+            let read = allocations(app, || get("/session/cart", Some(cookie))).await;
+            let (one, _) = send(app, add("/session/cart/items", None, "sku-0")).await;
+            let one = one.expect("a session cookie");
+            let read_one = allocations(app, || get("/session/cart", Some(&one))).await;
+            let add_one =
+                allocations(app, || add("/session/cart/items", Some(&one), "sku-0")).await;
+            eprintln!(
+                "allocations per request, {side}: ping {ping}, read of 10 lines {read}, \
+                 read of 1 line {read_one}, add to 1 line {add_one}"
+            );
+        }
         (library_cookie, hand_written_cookie)
     });
 

@@ -276,6 +276,9 @@ impl Pricing {
 /// Carries the re-pricing a read of this request did (`read`) into `stored`, the cart a write is
 /// about to change, for the lines that still hold the price the read replaced.
 pub(crate) fn carry_repricing(stored: &mut CartContents, read: &CartContents) {
+    if !has_marks(read) {
+        return;
+    }
     for item in stored.items_mut() {
         let Some(line) = read.get(item.id()) else {
             continue;
@@ -288,6 +291,14 @@ pub(crate) fn carry_repricing(stored: &mut CartContents, read: &CartContents) {
             }
         }
     }
+}
+
+/// Whether a read of this request compared any line of `contents` with the catalogue.
+fn has_marks(contents: &CartContents) -> bool {
+    contents
+        .items()
+        .iter()
+        .any(|item| item.checked || item.repriced.is_some())
 }
 
 /// Forgets what this request knows about the lines' prices, before the cart is stored.
@@ -305,6 +316,17 @@ pub(crate) fn restore_marks(
     read: Option<&CartContents>,
     fresh: Option<&str>,
 ) {
+    // The read compared no line with the catalogue: only the fresh line was priced now.
+    if !read.is_some_and(has_marks) {
+        if let Some(item) = committed
+            .items_mut()
+            .iter_mut()
+            .find(|item| Some(item.id()) == fresh)
+        {
+            item.checked = true;
+        }
+        return;
+    }
     for item in committed.items_mut() {
         let line = read.and_then(|read| read.get(item.id()));
         if fresh == Some(item.id()) {

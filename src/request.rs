@@ -6,7 +6,6 @@
 //! touches cart storage. A guest cart that must merge into the user's is remembered as pending
 //! and merged by the first cart operation of the request.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex as SyncMutex, Weak};
 
 use http::request::Parts;
@@ -22,7 +21,7 @@ use crate::identify::{
 use crate::login::merge_guest_carts;
 use crate::manager::CartManager;
 use crate::protocol::RequestProtocol;
-use crate::storage::{CartStorage, SessionStorage, StorageError, Versioned};
+use crate::storage::{CartStorage, SessionStorage, StorageError, Versioned, instance_text};
 
 /// What the layer shares with the extractor and the response future of one request.
 pub(crate) struct RequestCart {
@@ -91,7 +90,7 @@ pub(crate) struct CachedCart {
 
 /// Who the carts of a request belong to, and where they are stored.
 pub(crate) struct Identity {
-    pub(crate) identifier: String,
+    pub(crate) identifier: Arc<str>,
     pub(crate) storage: Arc<dyn CartStorage>,
     /// Where the guest identifier lives (`None` for user carts and carts opened by a manager).
     pub(crate) slot: Option<GuestSlot>,
@@ -104,7 +103,7 @@ pub(crate) struct Identity {
     merged: OnceCell<()>,
     /// The loaded carts of this identity, one per instance, so that a cart is loaded once per
     /// request and every handle sees the request's own writes.
-    caches: SyncMutex<HashMap<String, CartCache>>,
+    caches: SyncMutex<Vec<(Arc<str>, CartCache)>>,
     /// What the request's headers ask of its changes (`None` outside requests).
     pub(crate) protocol: Option<Arc<RequestProtocol>>,
 }
@@ -118,12 +117,12 @@ struct PendingMerge {
 impl Identity {
     /// An identity whose identifier is known and needs nothing stored.
     pub(crate) fn settled(
-        identifier: String,
+        identifier: impl Into<Arc<str>>,
         storage: Arc<dyn CartStorage>,
         slot: Option<GuestSlot>,
     ) -> Self {
         Identity {
-            identifier,
+            identifier: identifier.into(),
             storage,
             slot,
             pending: false,
@@ -141,10 +140,13 @@ impl Identity {
             .caches
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(cache) = caches.get(instance) {
+        // A request opens one or two instances: a list beats a map.
+        if let Some((_, cache)) = caches.iter().find(|(name, _)| **name == *instance) {
             return Arc::clone(cache);
         }
-        Arc::clone(caches.entry(instance.to_owned()).or_default())
+        let cache = CartCache::default();
+        caches.push((instance_text(instance), Arc::clone(&cache)));
+        cache
     }
 
     /// Whether the identifier was minted for this request and nothing was stored for it yet.

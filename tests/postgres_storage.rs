@@ -442,7 +442,7 @@ async fn the_write_log_round_trips_in_its_own_column() {
     cart.record_merge("guest-a", 7);
     let v1 = storage.save(&key, &cart, None).await.unwrap();
     let loaded = storage.load(&key).await.unwrap().unwrap();
-    assert_eq!(loaded.value.write_ids(), ["w-1", "w-2"]);
+    assert_eq!(ids(loaded.value.write_ids()), ["w-1", "w-2"]);
     assert_eq!(
         loaded.value.merges(),
         [MergeRecord {
@@ -479,7 +479,7 @@ async fn the_write_log_round_trips_in_its_own_column() {
     cart.record_write("w-3");
     assert_eq!(storage.save(&key, &cart, Some(v1)).await.unwrap(), v1 + 1);
     let loaded = storage.load(&key).await.unwrap().unwrap();
-    assert_eq!(loaded.value.write_ids(), ["w-1", "w-2", "w-3"]);
+    assert_eq!(ids(loaded.value.write_ids()), ["w-1", "w-2", "w-3"]);
     assert_eq!(
         columns().await.0["writes"],
         serde_json::json!(["w-1", "w-2", "w-3"])
@@ -535,7 +535,7 @@ async fn a_row_written_before_the_log_column_keeps_its_log() {
     cart.record_write("w-new");
     storage.save(&key, &cart, Some(v1)).await.unwrap();
     assert_eq!(
-        storage.load(&key).await.unwrap().unwrap().value.write_ids(),
+        ids(storage.load(&key).await.unwrap().unwrap().value.write_ids()),
         ["w-old", "w-new"]
     );
 }
@@ -742,4 +742,9 @@ async fn a_locked_change_whose_commit_fails_stores_nothing_and_says_so() {
         (created.cart.version + 1, 2),
         "the failed commit released the row"
     );
+}
+
+/// Write ids as plain strings, for comparing with literals.
+fn ids(write_ids: &[std::sync::Arc<str>]) -> Vec<&str> {
+    write_ids.iter().map(|id| &**id).collect()
 }

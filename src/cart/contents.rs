@@ -5,6 +5,8 @@
 //! on conditions in `adjustments.rs`, those on metadata in `metadata.rs`, and the stored JSON
 //! document in `document.rs`.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
@@ -164,7 +166,7 @@ impl CartContents {
 
     /// The ids of the cart's last writes, oldest first (at most
     /// [`REMEMBERED_WRITES`](super::REMEMBERED_WRITES)).
-    pub fn write_ids(&self) -> &[String] {
+    pub fn write_ids(&self) -> &[Arc<str>] {
         &self.log.writes
     }
 
@@ -175,7 +177,7 @@ impl CartContents {
 
     /// Records the id of the write about to store this cart.
     pub fn record_write(&mut self, write_id: impl Into<String>) {
-        self.log.record_write(write_id.into());
+        self.log.record_write(Arc::from(write_id.into()));
     }
 
     /// The guest carts merged into this cart, oldest first (at most

@@ -146,8 +146,8 @@ struct CartOut<'a> {
     items: ItemsOut<'a>,
     conditions: &'a [Condition],
     metadata: &'a Map<String, Value>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    writes: &'a [String],
+    #[serde(skip_serializing_if = "<[Arc<str>]>::is_empty")]
+    writes: &'a [Arc<str>],
     #[serde(skip_serializing_if = "<[MergeRecord]>::is_empty")]
     merged: &'a [MergeRecord],
     /// The idempotency keys of the requests that changed the cart, kept in the document so that
@@ -161,7 +161,8 @@ struct CartOut<'a> {
 struct ItemIn<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
-    name: String,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
     #[serde(borrow)]
     price: Cow<'a, str>,
     quantity: u32,
@@ -169,8 +170,8 @@ struct ItemIn<'a> {
     attributes: Map<String, Value>,
     #[serde(default)]
     conditions: Vec<Condition>,
-    #[serde(default)]
-    price_source: Option<String>,
+    #[serde(default, borrow)]
+    price_source: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "timestamp::deserialize_option")]
     priced_at: Option<OffsetDateTime>,
 }
@@ -187,8 +188,8 @@ struct CartIn<'a> {
     conditions: Vec<Condition>,
     #[serde(default)]
     metadata: Map<String, Value>,
-    #[serde(default)]
-    writes: Vec<String>,
+    #[serde(default, borrow)]
+    writes: Vec<Cow<'a, str>>,
     #[serde(default)]
     merged: Vec<MergeRecord>,
     #[serde(default)]
@@ -232,12 +233,12 @@ impl<'de> Deserialize<'de> for CartContents {
                     .map_err(serde::de::Error::custom)?;
                 Ok(CartItem {
                     id: Arc::from(&*item.id),
-                    name: item.name,
+                    name: Arc::from(&*item.name),
                     price,
                     quantity: item.quantity,
                     attributes: item.attributes,
                     conditions: item.conditions,
-                    price_source: item.price_source,
+                    price_source: item.price_source.as_deref().map(Arc::from),
                     priced_at: item.priced_at,
                     checked: false,
                     repriced: None,
@@ -251,7 +252,7 @@ impl<'de> Deserialize<'de> for CartContents {
             stored.conditions,
             stored.metadata,
             WriteLog {
-                writes: stored.writes,
+                writes: stored.writes.iter().map(|id| Arc::from(&**id)).collect(),
                 merges: stored.merged,
                 keys: stored.idempotency,
             },

@@ -25,13 +25,13 @@ use super::money::Money;
 pub struct CartItem {
     // Shared, so that totals and steps can name their line without copying the id.
     pub(crate) id: Arc<str>,
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     pub(crate) price: Money,
     pub(crate) quantity: u32,
     pub(crate) attributes: Map<String, Value>,
     pub(crate) conditions: Vec<Condition>,
     /// Where a catalogue price came from; `None` for a price trusted code gave.
-    pub(crate) price_source: Option<String>,
+    pub(crate) price_source: Option<Arc<str>>,
     /// When the catalogue price was taken.
     pub(crate) priced_at: Option<OffsetDateTime>,
     /// Whether this request already compared the line with the catalogue; never stored.
@@ -94,7 +94,7 @@ impl CartItem {
     ) -> Self {
         CartItem {
             id: Arc::from(id.into()),
-            name: name.into(),
+            name: Arc::from(name.into()),
             price,
             quantity,
             attributes: Map::new(),
@@ -112,7 +112,7 @@ impl CartItem {
         source: Option<String>,
         at: Option<OffsetDateTime>,
     ) -> Self {
-        self.price_source = source;
+        self.price_source = source.map(Arc::from);
         self.priced_at = at;
         self
     }
@@ -131,7 +131,7 @@ impl CartItem {
             notice,
         });
         self.price = price;
-        self.price_source = Some(source.to_owned());
+        self.price_source = Some(Arc::from(source));
         self.priced_at = Some(now);
     }
 

@@ -3,6 +3,8 @@
 //! Each validates first and changes the cart only when it succeeds: a refused line, name, price
 //! or quantity leaves the cart exactly as it was.
 
+use std::sync::Arc;
+
 use super::condition::ConditionTarget;
 use super::contents::CartContents;
 use super::error::Error;
@@ -180,7 +182,7 @@ impl CartContents {
         let line = &mut self.items_mut()[index];
         line.quantity = quantity;
         if let Some(name) = update.name {
-            line.name = name;
+            line.name = Arc::from(name);
         }
         if let Some(price) = update.price {
             line.price = price;

@@ -3,6 +3,8 @@
 //! requests that changed it. Both travel inside the stored
 //! document, so every driver keeps them with the cart in the same atomic write.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// How many write ids a cart remembers: enough to recognise its own write after a few others
@@ -36,7 +38,7 @@ pub struct MergeRecord {
 /// The bookkeeping kept with a cart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct WriteLog {
-    pub(crate) writes: Vec<String>,
+    pub(crate) writes: Vec<Arc<str>>,
     pub(crate) merges: Vec<MergeRecord>,
     pub(crate) keys: Vec<KeyRecord>,
 }
@@ -50,10 +52,10 @@ fn push_bounded<T>(list: &mut Vec<T>, value: T, max: usize) {
 
 impl WriteLog {
     pub(crate) fn has_write(&self, write_id: &str) -> bool {
-        self.writes.iter().any(|id| id == write_id)
+        self.writes.iter().any(|id| **id == *write_id)
     }
 
-    pub(crate) fn record_write(&mut self, write_id: String) {
+    pub(crate) fn record_write(&mut self, write_id: Arc<str>) {
         push_bounded(&mut self.writes, write_id, REMEMBERED_WRITES);
     }
 
@@ -96,7 +98,7 @@ mod tests {
     fn remembers_the_last_writes_and_merges_only() {
         let mut log = WriteLog::default();
         for n in 0..REMEMBERED_WRITES + 3 {
-            log.record_write(format!("w{n}"));
+            log.record_write(format!("w{n}").into());
         }
         assert_eq!(log.writes.len(), REMEMBERED_WRITES);
         assert!(!log.has_write("w2"));

@@ -22,7 +22,7 @@ enum Basis {
     /// `*`: any cart that exists.
     Exists,
     /// The cart whose last write has this id (`None`: no cart).
-    Write(Option<String>),
+    Write(Option<Arc<str>>),
     /// None: the version the request names is not the stored one.
     Stale,
 }

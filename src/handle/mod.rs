@@ -116,7 +116,7 @@ impl Cart {
     ) -> Self {
         Cart {
             manager,
-            key: CartKey::new(identity.identifier.clone(), instance),
+            key: CartKey::shared(Arc::clone(&identity.identifier), instance),
             cache: identity.cache(instance),
             identity,
         }

@@ -1,23 +1,43 @@
 //! [`CartKey`]: which cart, and how it shows in logs.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// The instance used when none is named.
 pub const DEFAULT_INSTANCE: &str = "default";
 
-/// Names one cart: a cart identifier and an instance (`default`, `wishlist`, ...).
+/// Names one cart: a cart identifier and an instance (`default`, `wishlist`, ...). Cheap to
+/// clone: both parts are shared.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CartKey {
-    identifier: String,
-    instance: String,
+    identifier: Arc<str>,
+    instance: Arc<str>,
+}
+
+/// The shared text of an instance name: the default one is made once.
+pub(crate) fn instance_text(instance: &str) -> Arc<str> {
+    static DEFAULT: OnceLock<Arc<str>> = OnceLock::new();
+    if instance == DEFAULT_INSTANCE {
+        Arc::clone(DEFAULT.get_or_init(|| Arc::from(DEFAULT_INSTANCE)))
+    } else {
+        Arc::from(instance)
+    }
 }
 
 impl CartKey {
     /// The cart `instance` of `identifier`.
     pub fn new(identifier: impl Into<String>, instance: impl Into<String>) -> CartKey {
         CartKey {
-            identifier: identifier.into(),
-            instance: instance.into(),
+            identifier: Arc::from(identifier.into()),
+            instance: instance_text(&instance.into()),
+        }
+    }
+
+    /// The cart `instance` of a shared `identifier`, copying neither.
+    pub(crate) fn shared(identifier: Arc<str>, instance: &str) -> CartKey {
+        CartKey {
+            identifier,
+            instance: instance_text(instance),
         }
     }
 

@@ -40,7 +40,7 @@ pub use copy::{CopyOptions, CopyReport, copy_carts, copy_identifier};
 pub use dual_write::DualWriteStorage;
 pub use error::{ConflictInfo, ModifyError, StorageError};
 pub use key::{CartKey, DEFAULT_INSTANCE};
-pub(crate) use key::{identifier_hash, is_plain_table_name};
+pub(crate) use key::{identifier_hash, instance_text, is_plain_table_name};
 pub use memory::MemoryStorage;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) use modify::committed_write;

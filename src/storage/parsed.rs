@@ -12,13 +12,25 @@ use crate::cart::CartContents;
 /// How many carts are kept parsed unless configured otherwise.
 pub(crate) const DEFAULT_PARSED_CARTS: usize = 256;
 
-/// A fixed number of slots, each cart in the slot its key hashes to (a newer cart takes the slot
-/// over): memory is bounded by the slot count and no bookkeeping runs on a hit. An entry is used
-/// only for the same key, version, write time and document (length and a 64-bit hash of the
-/// bytes): a cart's key never reaches another cart's entry, and a version that came back with
-/// another document (a session saved over by a concurrent request) does not match.
+/// A fixed number of entries in sets of [`WAYS`], each cart in the set its key hashes to, where
+/// it takes the place of the entry used longest ago: memory is bounded by the entry count, and a
+/// few carts that hash alike do not push each other out. An entry is used only for the same
+/// key, version, write time and document (length and a 64-bit hash of the bytes): a cart's key
+/// never reaches another cart's entry, and a version that came back with another document (a
+/// session saved over by a concurrent request) does not match.
 pub(crate) struct ParsedDocuments {
-    slots: Box<[Mutex<Option<Entry>>]>,
+    sets: Box<[Mutex<Set>]>,
+}
+
+/// How many entries share a set.
+const WAYS: usize = 4;
+
+#[derive(Default)]
+struct Set {
+    entries: [Option<Entry>; WAYS],
+    /// When each entry was last used, on this set's own clock.
+    used: [u64; WAYS],
+    clock: u64,
 }
 
 struct Entry {
@@ -33,7 +45,7 @@ struct Entry {
 impl std::fmt::Debug for ParsedDocuments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParsedDocuments")
-            .field("slots", &self.slots.len())
+            .field("entries", &(self.sets.len() * WAYS))
             .finish()
     }
 }
@@ -90,17 +102,21 @@ fn key_hash(key: &CartKey) -> u64 {
 }
 
 impl ParsedDocuments {
-    /// Room for `carts` parsed carts (at least one).
+    /// Room for about `carts` parsed carts (at least one set of [`WAYS`]).
     pub(crate) fn new(carts: usize) -> Self {
         ParsedDocuments {
-            slots: (0..carts.max(1)).map(|_| Mutex::new(None)).collect(),
+            sets: (0..carts.div_ceil(WAYS).max(1))
+                .map(|_| Mutex::default())
+                .collect(),
         }
     }
 
-    fn slot(&self, key: &CartKey) -> std::sync::MutexGuard<'_, Option<Entry>> {
-        let index = (key_hash(key) % self.slots.len() as u64) as usize;
+    fn set(&self, key: &CartKey) -> std::sync::MutexGuard<'_, Set> {
+        // The high bits of a multiplied hash: FNV's low bits alone spread short keys poorly.
+        let mixed = key_hash(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        let index = (mixed % self.sets.len() as u64) as usize;
         // An entry is replaced whole: a panic elsewhere cannot leave half of one.
-        self.slots[index]
+        self.sets[index]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -119,14 +135,23 @@ impl ParsedDocuments {
         document: &[u8],
     ) -> Result<Arc<Versioned<CartContents>>, serde_json::Error> {
         let hash = document_hash(document);
-        if let Some(entry) = self.slot(key).as_ref() {
-            if entry.version == version
-                && entry.length == document.len()
-                && entry.hash == hash
-                && entry.updated_at == updated_at
-                && entry.key == *key
-            {
-                return Ok(Arc::clone(&entry.cart));
+        {
+            let mut set = self.set(key);
+            let found = set.entries.iter().position(|entry| {
+                entry.as_ref().is_some_and(|entry| {
+                    entry.version == version
+                        && entry.length == document.len()
+                        && entry.hash == hash
+                        && entry.updated_at == updated_at
+                        && entry.key == *key
+                })
+            });
+            if let Some(at) = found {
+                set.clock += 1;
+                set.used[at] = set.clock;
+                if let Some(entry) = &set.entries[at] {
+                    return Ok(Arc::clone(&entry.cart));
+                }
             }
         }
         let cart = Arc::new(Versioned {
@@ -150,7 +175,17 @@ impl ParsedDocuments {
     }
 
     fn keep(&self, key: &CartKey, length: usize, hash: u64, cart: Arc<Versioned<CartContents>>) {
-        *self.slot(key) = Some(Entry {
+        let mut set = self.set(key);
+        // The cart's own older entry if it has one, else an empty one, else the least used.
+        let at = set
+            .entries
+            .iter()
+            .position(|entry| entry.as_ref().is_some_and(|entry| entry.key == *key))
+            .or_else(|| set.entries.iter().position(Option::is_none))
+            .unwrap_or_else(|| (0..WAYS).min_by_key(|&at| set.used[at]).unwrap_or_default());
+        set.clock += 1;
+        set.used[at] = set.clock;
+        set.entries[at] = Some(Entry {
             key: key.clone(),
             version: cart.version,
             updated_at: cart.updated_at,
@@ -208,6 +243,37 @@ mod tests {
         assert!(
             !Arc::ptr_eq(&read, &other_time),
             "the write time is part of the match"
+        );
+    }
+
+    #[test]
+    fn carts_that_share_a_set_keep_their_entries() {
+        let parsed = ParsedDocuments::new(WAYS);
+        let text = document(1);
+        let keys: Vec<CartKey> = (0..WAYS)
+            .map(|n| CartKey::new(format!("g{n}"), "default"))
+            .collect();
+        let first: Vec<_> = keys
+            .iter()
+            .map(|key| parsed.get_or_parse(key, 1, None, &text).unwrap())
+            .collect();
+        for (key, cart) in keys.iter().zip(&first) {
+            let again = parsed.get_or_parse(key, 1, None, &text).unwrap();
+            assert!(Arc::ptr_eq(cart, &again), "{key:?} kept its entry");
+        }
+        // One more cart takes the place of the one used longest ago.
+        parsed.get_or_parse(&keys[0], 1, None, &text).unwrap();
+        let extra = CartKey::new("extra", "default");
+        parsed.get_or_parse(&extra, 1, None, &text).unwrap();
+        let evicted = parsed.get_or_parse(&keys[1], 1, None, &text).unwrap();
+        assert!(
+            !Arc::ptr_eq(&first[1], &evicted),
+            "the least used entry went"
+        );
+        let kept = parsed.get_or_parse(&keys[0], 1, None, &text).unwrap();
+        assert!(
+            Arc::ptr_eq(&first[0], &kept),
+            "a recently used entry stayed"
         );
     }
 

@@ -35,8 +35,9 @@ pub struct SessionStorage {
     key: Arc<str>,
     // Serializes read-check-write within this request; see the module docs for what it cannot do.
     guard: Arc<tokio::sync::Mutex<()>>,
-    // Shared by the requests of one layer: a session's cart is parsed once per change.
-    parsed: Arc<ParsedDocuments>,
+    // Shared by the requests of one layer, so that a session's cart is parsed once per change
+    // (none for a storage built on its own: it lives for one request).
+    parsed: Option<Arc<ParsedDocuments>>,
 }
 
 impl std::fmt::Debug for SessionStorage {
@@ -66,13 +67,13 @@ impl SessionStorage {
             session,
             key: key.into(),
             guard: Arc::default(),
-            parsed: Arc::default(),
+            parsed: None,
         }
     }
 
     /// Shares the parsed carts of other requests' sessions.
     pub(crate) fn with_parsed(mut self, parsed: Arc<ParsedDocuments>) -> Self {
-        self.parsed = parsed;
+        self.parsed = Some(parsed);
         self
     }
 
@@ -202,10 +203,10 @@ impl CartStorage for SessionStorage {
         let text = Self::entry(&all, key)
             .and_then(|entry| entry.get("cart"))
             .and_then(Value::as_str);
-        match (text, Self::version_of(Self::entry(&all, key))) {
-            (Some(text), Some(version)) => {
+        match (&self.parsed, text, Self::version_of(Self::entry(&all, key))) {
+            (Some(parsed), Some(text), Some(version)) => {
                 let updated_at = Self::updated_at(Self::entry(&all, key));
-                self.parsed
+                parsed
                     .get_or_parse(key, version, updated_at, text.as_bytes())
                     .map(Some)
                     .map_err(|e| Self::corrupt(key, e))
@@ -257,13 +258,14 @@ impl CartStorage for SessionStorage {
         let version = expected.map_or_else(initial_version, |v| v + 1);
         let now = now();
         // The next request reads this document: it need not parse it.
-        let written = Versioned {
-            value: cart.clone(),
-            version,
-            updated_at: OffsetDateTime::from_unix_timestamp(now).ok(),
-        };
-        self.parsed
-            .remember(key, Fingerprint::of(&document), written);
+        if let Some(parsed) = &self.parsed {
+            let written = Versioned {
+                value: cart.clone(),
+                version,
+                updated_at: OffsetDateTime::from_unix_timestamp(now).ok(),
+            };
+            parsed.remember(key, Fingerprint::of(&document), written);
+        }
         Self::put_cart(&mut all, key, document, version, now)?;
         self.write_all(all).await?;
         Ok(Modified {
