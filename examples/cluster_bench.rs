@@ -1,5 +1,5 @@
-//! Adds and reads per second through the cache driver on a single Redis and on a Redis Cluster,
-//! measured in the same run (`bench/cluster.sh` runs it; see BENCHMARKS.md).
+//! Adds and reads per second through the cache driver on a single Redis and on a Redis Cluster
+//! (without and with replica acknowledgements), measured in the same run (`bench/cluster.sh` runs it; see BENCHMARKS.md).
 //!
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379 \
@@ -107,14 +107,21 @@ async fn main() {
             .with_ttl(Duration::from_secs(600))
     };
     let single = connect(single_url).await;
-    let cluster = connect(cluster_url).await;
-    let targets = [("single Redis", &single), ("Redis Cluster", &cluster)];
-    let mut results = vec![[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    let cluster = connect(cluster_url.clone()).await;
+    let acked = connect(cluster_url)
+        .await
+        .with_replica_acks(1, Duration::from_millis(500));
+    let targets = [
+        ("single Redis", &single),
+        ("Redis Cluster", &cluster),
+        ("Redis Cluster, replica acks 1", &acked),
+    ];
+    let mut results = vec![[Vec::new(), Vec::new()]; targets.len()];
     for round in 0..rounds {
         for (work_index, work) in [Work::Add, Work::Read].into_iter().enumerate() {
-            // Alternate which target goes first.
-            for step in 0..2 {
-                let target = (step + round) % 2;
+            // Rotate which target goes first.
+            for step in 0..targets.len() {
+                let target = (step + round) % targets.len();
                 let rate = run(targets[target].1, work, tasks, seconds).await;
                 results[target][work_index].push(rate);
             }
@@ -131,9 +138,11 @@ async fn main() {
     for ((name, _), (adds, reads)) in targets.iter().zip(&medians) {
         println!("| {name} | {adds:.0} | {reads:.0} |");
     }
-    println!(
-        "| cluster / single | {:.2} | {:.2} |",
-        medians[1].0 / medians[0].0,
-        medians[1].1 / medians[0].1
-    );
+    for ((name, _), (adds, reads)) in targets.iter().zip(&medians).skip(1) {
+        println!(
+            "| {name} / single | {:.2} | {:.2} |",
+            adds / medians[0].0,
+            reads / medians[0].1
+        );
+    }
 }
