@@ -11,6 +11,9 @@
 //! stderr shows the running counts when stderr is a terminal, otherwise one line per page goes
 //! to stdout. A re-run copies nothing new, and a cart that is newer in the target is left alone
 //! and reported. Exits 1 when any cart failed to copy, 2 on bad arguments.
+//!
+//! On a Redis Cluster (`REDIS_URL=redis-cluster://host:port?node=host:port&...`) the scan walks
+//! every primary, so every cart is copied.
 
 use std::num::NonZeroUsize;
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example shop                      # session driver, in-memory sessions
 //! CART_STORAGE=cache REDIS_URL=redis://127.0.0.1:6379 cargo run --example shop
+//! CART_STORAGE=cache REDIS_URL='redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001' cargo run --example shop
 //! CART_STORAGE=database DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --example shop
 //! SHOP_ADMIN_TOKEN=change-me cargo run --example shop   # with the admin and trusted routes
 //! ```

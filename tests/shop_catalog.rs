@@ -1,6 +1,6 @@
-//! Only the shop sets prices, over HTTP on every driver (session, memory, Redis, Postgres): a
-//! price, a name or a condition a client sends never changes a total; an admin price change shows
-//! a `price_changed` notice and re-prices by the price policy; discount codes apply, stack and are
+//! Only the shop sets prices, over HTTP on every driver (session, memory, Redis, a Redis Cluster,
+//! Postgres): a price, a name or a condition a client sends never changes a total; an admin price
+//! change shows a `price_changed` notice and re-prices by the price policy; discount codes apply, stack and are
 //! refused when they do not hold; the trusted routes need the admin token.
 //!
 //! Needs `REDIS_URL` and `DATABASE_URL` (defaults: the local servers).
@@ -14,7 +14,7 @@ use axum_cart::storage::CartStorage;
 use axum_cart::{CartConfig, MemoryCatalog, MemoryStorage, PricePolicy};
 use common::requests::{Client, lines};
 use common::shop::shop_with;
-use common::{pg, redis};
+use common::{cluster, pg, redis};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_sessions::MemoryStore;
@@ -26,6 +26,10 @@ async fn configs() -> Vec<(&'static str, CartConfig)> {
         ("session", CartConfig::new()),
         ("memory", shared(Arc::new(MemoryStorage::new()))),
         ("redis", shared(Arc::new(redis::fresh_storage().await))),
+        (
+            "redis-cluster",
+            shared(Arc::new(cluster::fresh_storage().await)),
+        ),
         ("postgres", shared(Arc::new(pg::fresh_storage().await))),
     ]
 }

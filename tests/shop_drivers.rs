@@ -1,5 +1,5 @@
 //! The example shop on the cache and database drivers, as separate processes: two shops sharing
-//! one Redis, and outages of Redis and Postgres seen through HTTP (503 problem details without
+//! one Redis or one Redis Cluster, and outages of Redis and Postgres seen through HTTP (503 problem details without
 //! the driver's text, and a `request_id` the log line has too).
 
 mod common;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::process::{self, Running, start_example};
 use common::proxy::Proxy;
-use common::{pg, redis};
+use common::{cluster, pg, redis};
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
@@ -31,10 +31,21 @@ async fn add(client: &reqwest::Client, shop: &str, id: &str) -> reqwest::Respons
 
 #[tokio::test]
 async fn two_shops_share_carts_through_one_redis() {
+    two_shops_share_carts(&redis::url()).await;
+}
+
+/// The same on a Redis Cluster: sessions (tower-sessions-redis-store) and carts on the shop's one
+/// cluster pool.
+#[tokio::test]
+async fn two_shops_share_carts_through_one_redis_cluster() {
+    two_shops_share_carts(&cluster::url()).await;
+}
+
+async fn two_shops_share_carts(url: &str) {
     let prefix = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
     let envs = [
         ("CART_STORAGE", "cache"),
-        ("REDIS_URL", &redis::url()),
+        ("REDIS_URL", url),
         ("CART_CACHE_PREFIX", &prefix),
     ];
     let first = start_example("shop", &envs);

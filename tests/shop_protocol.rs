@@ -1,15 +1,16 @@
 //! The HTTP protocol of the example shop (DESIGN.md sections 6 and 8), over HTTP on every driver
-//! (session, memory, Redis, Postgres): a cart answer's `ETag` changes with each change and a
-//! matching `If-None-Match` answers 304; a stale `If-Match` answers 412 and changes nothing; one
-//! `Idempotency-Key` sent 5 times, in a row or at once, changes the cart once and answers the same
-//! body, with `Idempotent-Replayed: true` on all but the first; the key with another body answers
-//! 422; every error class answers problem details with its code. (On the session driver, requests
-//! of one session sent at once cannot see each other's keys: the cart still changes once, but
-//! more than one answer may lack the replay header; see the test.) And two shop processes on one
-//! Redis or one Postgres apply a key once between them.
+//! (session, memory, Redis, a Redis Cluster, Postgres): a cart answer's `ETag` changes with each
+//! change and a matching `If-None-Match` answers 304; a stale `If-Match` answers 412 and changes
+//! nothing; one `Idempotency-Key` sent 5 times, in a row or at once, changes the cart once and
+//! answers the same body, with `Idempotent-Replayed: true` on all but the first; the key with
+//! another body answers 422; every error class answers problem details with its code. (On the
+//! session driver, requests of one session sent at once cannot see each other's keys: the cart
+//! still changes once, but more than one answer may lack the replay header; see the test.) And
+//! two shop processes on one Redis, one Redis Cluster or one Postgres apply a key once between
+//! them.
 //!
-//! Needs `REDIS_URL` and `DATABASE_URL` (defaults: the local servers); the two-process tests need
-//! the `shop` example built (`cargo build --all-features --example shop`).
+//! Needs `REDIS_URL`, `REDIS_CLUSTER_URL` and `DATABASE_URL` (./scripts/test sets them); the
+//! two-process tests need the `shop` example built (`cargo build --all-features --example shop`).
 
 mod common;
 
@@ -23,7 +24,7 @@ use axum_cart::{CartConfig, MemoryStorage};
 use common::process::start_example;
 use common::requests::{Answer, Client, assert_json_error, quantity, serve};
 use common::shop::shop_with;
-use common::{pg, redis};
+use common::{cluster, pg, redis};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -40,6 +41,10 @@ async fn configs() -> Vec<(&'static str, CartConfig)> {
         ("session", CartConfig::new()),
         ("memory", shared(Arc::new(MemoryStorage::new()))),
         ("redis", shared(Arc::new(redis::fresh_storage().await))),
+        (
+            "redis-cluster",
+            shared(Arc::new(cluster::fresh_storage().await)),
+        ),
         ("postgres", shared(Arc::new(pg::fresh_storage().await))),
     ]
 }
@@ -833,6 +838,17 @@ async fn one_key_on_two_shop_processes_changes_the_cart_once_on_redis() {
         ("CART_STORAGE", "cache"),
         ("REDIS_URL", &url),
         ("CART_CACHE_PREFIX", storage.prefix()),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_on_two_shop_processes_changes_the_cart_once_on_a_redis_cluster() {
+    let prefix = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
+    one_key_on_two_shops(&[
+        ("CART_STORAGE", "cache"),
+        ("REDIS_URL", &cluster::url()),
+        ("CART_CACHE_PREFIX", &prefix),
     ])
     .await;
 }

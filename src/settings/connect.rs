@@ -24,7 +24,8 @@ impl CartSettings {
     }
 
     /// The Redis driver these settings describe: the cache URL (`redis://127.0.0.1:6379` when
-    /// unset), prefix, TTL and locking.
+    /// unset; a `redis-cluster://` URL for a Redis Cluster), prefix, TTL, locking and replica
+    /// acknowledgements.
     ///
     /// # Errors
     ///
@@ -45,7 +46,11 @@ impl CartSettings {
         Ok(storage
             .with_prefix(&self.cache.prefix)
             .with_ttl(self.cache_ttl())
-            .with_locking(self.cache.locking))
+            .with_locking(self.cache.locking)
+            .with_replica_acks(
+                self.cache.replica_acks,
+                std::time::Duration::from_millis(self.cache.replica_ack_timeout_ms),
+            ))
     }
 
     /// The cache driver needs the `redis` feature.

@@ -16,6 +16,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CART_CACHE_PREFIX", "cache.prefix"),
     ("CART_CACHE_TTL", "cache.ttl"),
     ("CART_CACHE_LOCKING", "cache.locking"),
+    ("CART_CACHE_REPLICA_ACKS", "cache.replica_acks"),
+    (
+        "CART_CACHE_REPLICA_ACK_TIMEOUT_MS",
+        "cache.replica_ack_timeout_ms",
+    ),
     ("CART_DB_URL", "database.url"),
     ("CART_DB_TABLE", "database.table"),
     ("CART_DB_LOCKING", "database.locking"),
@@ -157,6 +162,10 @@ impl CartSettings {
             "CART_CACHE_PREFIX" => self.cache.prefix = value.to_owned(),
             "CART_CACHE_TTL" => self.cache.ttl = parse_number(var, value)?,
             "CART_CACHE_LOCKING" => self.cache.locking = parse_bool(var, value)?,
+            "CART_CACHE_REPLICA_ACKS" => self.cache.replica_acks = parse_number(var, value)?,
+            "CART_CACHE_REPLICA_ACK_TIMEOUT_MS" => {
+                self.cache.replica_ack_timeout_ms = parse_number(var, value)?
+            }
             "CART_DB_URL" => self.database.url = Some(value.to_owned()),
             "CART_DB_TABLE" => self.database.table = value.to_owned(),
             "CART_DB_LOCKING" => self.database.locking = parse_bool(var, value)?,

@@ -132,6 +132,8 @@ mod tests {
             prefix = "shop-cart"
             ttl = 3600
             locking = true
+            replica_acks = 1
+            replica_ack_timeout_ms = 250
             [database]
             url = "postgres://db/shop"
             table = "shop.carts"
@@ -164,6 +166,8 @@ mod tests {
                 prefix: "shop-cart".to_owned(),
                 ttl: 3600,
                 locking: true,
+                replica_acks: 1,
+                replica_ack_timeout_ms: 250,
             },
             database: DatabaseSettings {
                 url: Some("postgres://db/shop".to_owned()),

@@ -104,7 +104,8 @@ impl Default for SessionSettings {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
-    /// Redis URL (default: `REDIS_URL`, else `redis://127.0.0.1:6379`).
+    /// Redis URL (default: `REDIS_URL`, else `redis://127.0.0.1:6379`); a Redis Cluster is
+    /// `redis-cluster://host:port?node=host:port&...`.
     pub url: Option<String>,
     /// Key prefix (default `cart`).
     pub prefix: String,
@@ -112,6 +113,11 @@ pub struct CacheSettings {
     pub ttl: u64,
     /// Serialize writers with a per-cart lock instead of retrying on conflict.
     pub locking: bool,
+    /// Replicas that must acknowledge every write (default 0: none; see
+    /// `RedisStorage::with_replica_acks`).
+    pub replica_acks: u32,
+    /// Milliseconds a write waits for those acknowledgements (default 500).
+    pub replica_ack_timeout_ms: u64,
 }
 
 impl Default for CacheSettings {
@@ -121,6 +127,8 @@ impl Default for CacheSettings {
             prefix: "cart".to_owned(),
             ttl: 86_400,
             locking: false,
+            replica_acks: 0,
+            replica_ack_timeout_ms: 500,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`events`]: recording the cart events a configuration fires;
 //! - [`process`]: the example binaries started as processes, and free ports;
 //! - [`pg`], [`redis`], [`proxy`]: the real Postgres and Redis servers, and outages of them;
+//! - [`cluster`]: the Redis Cluster at `REDIS_CLUSTER_URL`;
 //! - [`hammer`]: many writers on one cart through two storages;
 //! - [`faulty`]: any driver with counted calls and failures on demand;
 //! - [`reply_drop`]: a TCP forwarder that loses the answer to one chosen write.
@@ -13,6 +14,7 @@
 // Each test binary compiles this whole module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod counting;
 pub mod events;
 pub mod faulty;

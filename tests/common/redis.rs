@@ -193,6 +193,17 @@ fn is_legacy(key: &str) -> bool {
         .is_some_and(|(id, _)| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Overwrites the stored document of an existing cart with bytes that are not a cart (the
+/// conformance suite's `corrupt` hook, on a single Redis or a cluster).
+pub async fn store_corrupt(storage: &RedisStorage, key: &axum_cart::storage::CartKey) {
+    use fred::interfaces::HashesInterface;
+    storage
+        .client()
+        .hset::<(), _, _>(storage.cart_key(key), ("d", "{not a cart"))
+        .await
+        .unwrap();
+}
+
 /// A redis-server this test owns, on its own port; killed on drop.
 pub struct OwnRedis {
     pub port: u16,

@@ -1,20 +1,35 @@
 //! Talking to Redis: every command under the command timeout, fred's errors as
-//! [`StorageError`]s, and the few reply shapes the driver reads.
+//! [`StorageError`]s, replica acknowledgements, and the few reply shapes the driver reads.
 
 use std::time::Duration;
 
 use fred::clients::Pool;
-use fred::types::Value;
+use fred::interfaces::ClientLike;
+use fred::types::config::Options;
+use fred::types::{CustomCommand, Value};
 
 use crate::storage::StorageError;
 
 pub(super) const DRIVER: &str = "redis";
 
-/// The pool and the longest one command may take.
+/// The pool, the longest one command may take, and the replica acknowledgements writes wait for.
 #[derive(Clone)]
 pub(super) struct Client {
     pub(super) pool: Pool,
     pub(super) command_timeout: Duration,
+    pub(super) replica_acks: Option<ReplicaAcks>,
+}
+
+/// `WAIT replicas timeout` after every write.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReplicaAcks {
+    pub(super) replicas: u32,
+    pub(super) timeout: Duration,
+}
+
+/// The cluster hash slot of a key (its hash tag's when it has one).
+pub(super) fn slot(key: &str) -> u16 {
+    fred::util::redis_keyslot(key.as_bytes())
 }
 
 impl Client {
@@ -31,6 +46,56 @@ impl Client {
             Ok(result) => result.map_err(storage_error),
             Err(_) => Err(self.no_answer()),
         }
+    }
+
+    /// Whether the pool talks to a Redis Cluster.
+    pub(super) fn clustered(&self) -> bool {
+        self.pool.next().is_clustered()
+    }
+
+    /// Waits until the replicas asked for acknowledged every write `connection` sent to the
+    /// node serving `key`, when the storage asks for acknowledgements.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when fewer replicas acknowledged within the timeout: the
+    /// write is on the primary but could be lost if it failed now.
+    pub(super) async fn replicated(
+        &self,
+        connection: &fred::clients::Client,
+        key: &str,
+    ) -> Result<(), StorageError> {
+        let Some(acks) = self.replica_acks else {
+            return Ok(());
+        };
+        // A blocking command with the key's slot: fred sends it on this client's connection to
+        // that node and sends nothing else on it meanwhile.
+        let wait = CustomCommand::new_static("WAIT", Some(slot(key)), true);
+        let limit = acks.timeout + self.command_timeout;
+        let options = Options {
+            timeout: Some(limit),
+            ..Options::default()
+        };
+        let args = vec![
+            i64::from(acks.replicas),
+            acks.timeout.as_millis().min(i64::MAX as u128) as i64,
+        ];
+        let acked: i64 =
+            match tokio::time::timeout(limit, connection.with_options(&options).custom(wait, args))
+                .await
+            {
+                Ok(result) => result.map_err(storage_error)?,
+                Err(_) => return Err(self.no_answer()),
+            };
+        if acked < i64::from(acks.replicas) {
+            return Err(StorageError::Unavailable {
+                driver: DRIVER,
+                message: format!(
+                    "a write reached {acked} of {} replicas within {:?}",
+                    acks.replicas, acks.timeout
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The error of a command that outlived the command timeout.

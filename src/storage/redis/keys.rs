@@ -41,12 +41,6 @@ impl Keys {
         format!("{}:{{{}}}", self.prefix, encode_part(identifier))
     }
 
-    /// What precedes the instance in the cart keys of `identifier`; the scripts that walk an
-    /// instance set append the members to it.
-    pub(super) fn instance_prefix(&self, identifier: &str) -> String {
-        format!("{}:{{{}}}:", self.prefix, encode_part(identifier))
-    }
-
     /// An instance as the instance set stores it.
     pub(super) fn instance(&self, instance: &str) -> String {
         encode_part(instance)

@@ -3,8 +3,9 @@
 //!
 //! # Keys
 //! - `{prefix}:{<identifier>}:<instance>`: a hash with `v` (version), `d` (the cart document as
-//!   JSON) and `t` (last write, unix seconds). The braces are a cluster hash tag: every key of one
-//!   identifier lives in one slot.
+//!   JSON) and `t` (last write, unix seconds); a cart moved across slots also has `f` (the
+//!   move's record) and, while it is being moved away, `m` (where to). The braces are a cluster
+//!   hash tag: every key of one identifier lives in one slot.
 //! - `{prefix}:{<identifier>}`: the set of the identifier's instances.
 //! - `{prefix}:{<identifier>}:<instance>:lock`: the per-cart lock of locking mode.
 //!
@@ -15,9 +16,19 @@
 //! A load is one `HMGET`. A compare-and-set save is one Lua script (`EVALSHA`; after a
 //! `SCRIPT FLUSH` the script is loaded again and the call repeated) that checks the version,
 //! writes the document with version + 1, refreshes the TTL and records the instance. `delete`,
-//! `delete_at`, `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic. On Redis
-//! Cluster, `swap_identifier` between two identifiers touches two slots and is refused
-//! (`CROSSSLOT`); everything else works there.
+//! `delete_at`, `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic.
+//!
+//! # Redis Cluster
+//! Connect with a cluster URL, `redis-cluster://host:port?node=host2:port2&node=...` (see
+//! [`RedisStorage::pool`]). Every key of one identifier carries the identifier as its hash tag,
+//! so a cart, its lock and its identifier's instance set share a slot, and every script declares
+//! every key it touches (the scripts that walk an instance set are told the members' keys, and
+//! called again when the set changed meanwhile). [`CartStorage::scan`] walks every primary in
+//! turn. `swap_identifier` between identifiers in two slots, which no script may touch together,
+//! is a three-step move that a process dying between its steps cannot lose or duplicate: the
+//! next attempt, or the next writer of the source cart, finishes it (see `moving.rs`).
+//! [`RedisStorage::with_replica_acks`] makes writes wait for replicas, so that a failover keeps
+//! every write that was answered.
 //!
 //! # Versions
 //! A new cart starts at the Redis server's clock in microseconds (`TIME`), not at 1, and each
@@ -55,12 +66,16 @@
 //!
 //! # Layout
 //! `mod.rs` (this type) uses `lock.rs` (locking mode) and `write.rs` (the read-modify-write of
-//! both modes), which use `store.rs` (one call per cart operation), which uses `scripts.rs` (the Lua scripts in `scripts/`), `keys.rs` (key names)
-//! and `client.rs` (timeouts and errors). No file uses one above it.
+//! both modes), which use `store.rs` (one call per cart operation), which uses `moving.rs` (the
+//! cross-slot move), `scan.rs` (scanning every primary), `scripts.rs` (the Lua scripts in
+//! `scripts/`), `keys.rs` (key names) and `client.rs` (timeouts, errors, replica
+//! acknowledgements). No file uses one above it.
 
 mod client;
 mod keys;
 mod lock;
+mod moving;
+mod scan;
 mod scripts;
 mod store;
 mod write;
@@ -73,7 +88,7 @@ use fred::clients::Pool;
 use fred::interfaces::ClientLike;
 use fred::types::config::{Config, ReconnectPolicy};
 
-use self::client::{Client, DRIVER, storage_error};
+use self::client::{Client, DRIVER, ReplicaAcks, storage_error};
 use self::keys::Keys;
 use self::lock::Lock;
 use self::scripts::Scripts;
@@ -100,6 +115,7 @@ impl std::fmt::Debug for RedisStorage {
             .field("ttl", &self.store.ttl)
             .field("refresh_ttl_on_read", &self.store.refresh_ttl_on_read)
             .field("locking", &self.locking)
+            .field("replica_acks", &self.store.client.replica_acks)
             .finish()
     }
 }
@@ -116,6 +132,7 @@ impl RedisStorage {
                 client: Client {
                     pool,
                     command_timeout: Duration::from_secs(2),
+                    replica_acks: None,
                 },
                 keys: Keys::new("cart"),
                 scripts: Arc::new(Scripts::new()),
@@ -134,6 +151,10 @@ impl RedisStorage {
     /// A pool of `size` connections (at least one) to `url`, with a 2 s command and connection
     /// timeout, reconnecting every 200 ms while Redis is away: what [`RedisStorage::connect`]
     /// uses, for sharing with a session store.
+    ///
+    /// `redis://host:port` names a single Redis; `redis-cluster://host:port?node=host:port&...`
+    /// (`rediss-cluster://` with TLS) a Redis Cluster, by any of its nodes: the rest are found
+    /// from them, and naming several lets the pool start while one is down.
     ///
     /// # Errors
     /// [`StorageError::Backend`] when `url` is not a Redis URL, [`StorageError::Unavailable`]
@@ -225,6 +246,34 @@ impl RedisStorage {
     /// command timeout to script calls.
     pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
         self.store.client.command_timeout = timeout;
+        self
+    }
+
+    /// Makes every write wait until `replicas` replicas of the primary it went to acknowledged
+    /// it (`WAIT`), for at most `timeout` (default: no waiting). A write they do not all
+    /// acknowledge in time fails with [`StorageError::Unavailable`] (a 503), although the primary
+    /// holds it: a change that was answered as committed then survives the primary's loss, since
+    /// Redis Cluster promotes a replica that holds it (Redis replicates asynchronously, so
+    /// without this a failover may drop writes acknowledged just before it). `replicas` 0 turns
+    /// it off. Keep `timeout` below the command timeout of the pool.
+    ///
+    /// On a cluster a write then fails while its primary has no live replica (after a failover,
+    /// until the old primary is back as a replica): durability is bought with availability.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use axum_cart::RedisStorage;
+    /// # async fn storage() -> Result<RedisStorage, axum_cart::storage::StorageError> {
+    /// let url = "redis-cluster://10.0.0.1:6379?node=10.0.0.2:6379&node=10.0.0.3:6379";
+    /// Ok(RedisStorage::connect(url)
+    ///     .await?
+    ///     .with_replica_acks(1, Duration::from_millis(500)))
+    /// # }
+    /// ```
+    pub fn with_replica_acks(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.store.client.replica_acks =
+            (replicas > 0).then_some(ReplicaAcks { replicas, timeout });
         self
     }
 

@@ -1,61 +1,82 @@
 //! The driver's Lua scripts and how they are called.
 //!
 //! Each multi-key operation is one script so it is atomic and costs one round trip. Scripts are
-//! called by SHA (`EVALSHA`), loading them on first use; when Redis has forgotten them (a
+//! called by SHA (`EVALSHA`), loading them on first use on the node that runs them (on Redis
+//! Cluster each primary has a script cache of its own); when a node has forgotten them (a
 //! `SCRIPT FLUSH`, a restart, a failover) the call answers `NOSCRIPT` and the script is loaded
-//! again and the call repeated once.
+//! there again and the call repeated once. Scripts that write wait for replica acknowledgements
+//! on the same connection when the storage asks for them ([`Client::replicated`]).
 
-use fred::interfaces::LuaInterface;
-use fred::types::Value;
+use fred::interfaces::{ClientLike, LuaInterface};
+use fred::types::{CustomCommand, Value};
 use tokio::sync::OnceCell;
 
-use super::client::{Client, storage_error};
+use super::client::{Client, slot, storage_error};
 use crate::storage::StorageError;
 
 /// A Lua script known by its SHA once loaded.
 pub(super) struct Script {
     source: &'static str,
+    /// Whether its writes must reach the replicas the storage asks for before it answers.
+    durable: bool,
     sha: OnceCell<String>,
 }
 
 impl Script {
-    const fn new(source: &'static str) -> Self {
+    const fn new(source: &'static str, durable: bool) -> Self {
         Script {
             source,
+            durable,
             sha: OnceCell::const_new(),
         }
     }
 
-    /// Runs the script by SHA, loading it first, and again after a `SCRIPT FLUSH` (NOSCRIPT).
+    /// Runs the script by SHA, loading it first, and again after a `SCRIPT FLUSH` (NOSCRIPT);
+    /// a durable script then waits for the replica acknowledgements the storage asks for.
     ///
     /// # Errors
     /// [`StorageError::Unavailable`] when Redis does not answer within the command timeout or
-    /// cannot be reached, [`StorageError::Backend`] when the script fails.
+    /// cannot be reached, or too few replicas acknowledged a durable script's writes;
+    /// [`StorageError::Backend`] when the script fails.
     pub(super) async fn run(
         &self,
         client: &Client,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<Value, StorageError> {
-        let pool = &client.pool;
-        let load = || client.timed(pool.next().script_load::<String, _>(self.source));
+        // One connection for the load, the call and the WAIT: WAIT counts the writes of the
+        // connection it is sent on.
+        let connection = client.pool.next();
+        // The node serving the first key's slot runs the script, so it is loaded there.
+        let hash = keys.first().map(|key| slot(key));
+        let load = || {
+            client.timed(connection.custom::<String, _>(
+                CustomCommand::new_static("SCRIPT", hash, false),
+                vec!["LOAD", self.source],
+            ))
+        };
         let sha = self.sha.get_or_try_init(load).await?.clone();
+        let durable_key = keys.first().filter(|_| self.durable).cloned();
         // Not `timed`: a NOSCRIPT answer must stay a fred error to be told apart.
         let first = tokio::time::timeout(
             client.command_timeout,
-            pool.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone()),
+            connection.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone()),
         )
         .await;
-        match first {
+        let answer = match first {
             Ok(Err(error)) if error.details().starts_with("NOSCRIPT") => {
                 let sha = load().await?;
                 client
-                    .timed(pool.evalsha::<Value, _, _, _>(sha, keys, args))
-                    .await
+                    .timed(connection.evalsha::<Value, _, _, _>(sha, keys, args))
+                    .await?
             }
-            Ok(other) => other.map_err(storage_error),
-            Err(_) => Err(client.no_answer()),
+            Ok(other) => other.map_err(storage_error)?,
+            Err(_) => return Err(client.no_answer()),
+        };
+        if let Some(key) = durable_key {
+            client.replicated(connection, &key).await?;
         }
+        Ok(answer)
     }
 }
 
@@ -69,19 +90,87 @@ pub(super) struct Scripts {
     pub(super) swap: Script,
     pub(super) forget: Script,
     pub(super) unlock: Script,
+    pub(super) move_out: Script,
+    pub(super) move_in: Script,
+    pub(super) move_done: Script,
 }
 
 impl Scripts {
     pub(super) const fn new() -> Self {
         Scripts {
-            save: Script::new(include_str!("scripts/save.lua")),
-            load_and_touch: Script::new(include_str!("scripts/load_and_touch.lua")),
-            delete: Script::new(include_str!("scripts/delete.lua")),
-            delete_at: Script::new(include_str!("scripts/delete_at.lua")),
-            instances: Script::new(include_str!("scripts/instances.lua")),
-            swap: Script::new(include_str!("scripts/swap.lua")),
-            forget: Script::new(include_str!("scripts/forget.lua")),
-            unlock: Script::new(include_str!("scripts/unlock.lua")),
+            save: Script::new(include_str!("scripts/save.lua"), true),
+            load_and_touch: Script::new(include_str!("scripts/load_and_touch.lua"), false),
+            delete: Script::new(include_str!("scripts/delete.lua"), true),
+            delete_at: Script::new(include_str!("scripts/delete_at.lua"), true),
+            instances: Script::new(
+                concat!(
+                    include_str!("scripts/expected_members.lua"),
+                    include_str!("scripts/instances.lua")
+                ),
+                false,
+            ),
+            swap: Script::new(include_str!("scripts/swap.lua"), true),
+            forget: Script::new(
+                concat!(
+                    include_str!("scripts/expected_members.lua"),
+                    include_str!("scripts/forget.lua")
+                ),
+                true,
+            ),
+            unlock: Script::new(include_str!("scripts/unlock.lua"), false),
+            move_out: Script::new(include_str!("scripts/move_out.lua"), true),
+            move_in: Script::new(include_str!("scripts/move_in.lua"), true),
+            move_done: Script::new(include_str!("scripts/move_done.lua"), true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scripts;
+
+    /// Redis Cluster runs a script on the node of its declared keys and refuses, or silently
+    /// misroutes, keys it was not told of: every key a script touches must come from `KEYS`.
+    #[test]
+    fn every_script_touches_only_declared_keys() {
+        let scripts = Scripts::new();
+        let all = [
+            &scripts.save,
+            &scripts.load_and_touch,
+            &scripts.delete,
+            &scripts.delete_at,
+            &scripts.instances,
+            &scripts.swap,
+            &scripts.forget,
+            &scripts.unlock,
+            &scripts.move_out,
+            &scripts.move_in,
+            &scripts.move_done,
+        ];
+        // Commands whose first argument is not a key.
+        let keyless = ["TIME"];
+        let mut calls = 0;
+        for script in all {
+            for call in script.source.split("redis.call(").skip(1) {
+                // `redis.call('NAME', first argument, ...)`
+                let (command, rest) = call
+                    .strip_prefix('\'')
+                    .and_then(|call| call.split_once('\''))
+                    .unwrap_or_else(|| panic!("a command name in quotes: redis.call({call}"));
+                if keyless.contains(&command) {
+                    continue;
+                }
+                calls += 1;
+                assert!(
+                    rest.trim_start_matches([',', ' ']).starts_with("KEYS["),
+                    "`{command}` on an undeclared key in:\n{}",
+                    script.source
+                );
+            }
+        }
+        assert!(
+            calls > 30,
+            "only {calls} calls found: is the parsing right?"
+        );
     }
 }

@@ -10,9 +10,11 @@ use fred::interfaces::{HashesInterface, KeysInterface};
 use fred::types::Value;
 use time::OffsetDateTime;
 
-use super::client::{Client, DRIVER, as_i64, as_string};
+use super::client::{Client, DRIVER, as_i64, as_string, slot};
 use super::keys::Keys;
-use super::scripts::Scripts;
+use super::moving::Mover;
+use super::scan;
+use super::scripts::{Script, Scripts};
 use crate::cart::CartContents;
 use crate::storage::{CartKey, ParsedDocuments, ScanPage, StorageError, Versioned};
 
@@ -35,6 +37,35 @@ pub(super) fn now() -> i64 {
 impl Store {
     fn ttl_millis(&self) -> String {
         self.ttl.as_millis().to_string()
+    }
+
+    fn mover(&self) -> Mover<'_> {
+        Mover {
+            client: &self.client,
+            keys: &self.keys,
+            scripts: &self.scripts,
+            ttl: self.ttl,
+        }
+    }
+
+    /// After a save whose answer was lost, or too few replicas acknowledged, turned out to be
+    /// stored: when the storage waits for replicas, waits until they hold it too.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when too few replicas acknowledge within the timeout.
+    pub(super) async fn confirm_replicated(&self, key: &CartKey) -> Result<(), StorageError> {
+        if self.client.replica_acks.is_none() {
+            return Ok(());
+        }
+        let cart = self.keys.cart(key);
+        let connection = self.client.pool.next();
+        // Replication keeps the primary's order: replicas that acknowledge this write (the TTL
+        // every write sets anyway) hold every write before it, the one found included.
+        let _: i64 = self
+            .client
+            .timed(connection.pexpire(&cart, self.ttl.as_millis() as i64, None))
+            .await?;
+        self.client.replicated(connection, &cart).await
     }
 
     /// A cart to change: [`Store::load_shared`], copied.
@@ -118,8 +149,8 @@ impl Store {
                 ],
             )
             .await?;
-        let answer: Vec<i64> = match answer {
-            Value::Array(values) => values.iter().filter_map(as_i64).collect(),
+        let values = match answer {
+            Value::Array(values) => values,
             other => {
                 return Err(StorageError::Backend {
                     driver: DRIVER,
@@ -127,13 +158,27 @@ impl Store {
                 });
             }
         };
-        match answer.as_slice() {
-            [1, version] => Ok(*version as u64),
-            [0, current] => Err(StorageError::Conflict {
+        let numbers: Vec<Option<i64>> = values.iter().map(as_i64).collect();
+        match numbers.as_slice() {
+            [Some(1), Some(version)] => Ok(*version as u64),
+            [Some(0), Some(current)] => Err(StorageError::Conflict {
                 key: key.clone(),
                 expected,
                 current: (*current >= 0).then_some(*current as u64),
             }),
+            // The cart is frozen by a move that did not finish: finish it, after which the cart
+            // lives under the target and the source is empty.
+            [Some(2), _, _] => {
+                let to = as_string(&values[2]).unwrap_or_default();
+                self.mover()
+                    .finish(key.identifier(), &to, key.instance())
+                    .await?;
+                Err(StorageError::Conflict {
+                    key: key.clone(),
+                    expected,
+                    current: None,
+                })
+            }
             other => Err(StorageError::Backend {
                 driver: DRIVER,
                 message: format!("unexpected answer from the save script: {other:?}"),
@@ -174,45 +219,82 @@ impl Store {
 
     pub(super) async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
         let live = self
-            .scripts
-            .instances
-            .run(
-                &self.client,
-                vec![self.keys.set(identifier)],
-                vec![self.keys.instance_prefix(identifier)],
-            )
+            .members_script(&self.scripts.instances, identifier)
             .await?;
-        let mut instances: Vec<String> = match live {
-            Value::Array(values) => values
-                .iter()
-                .filter_map(as_string)
-                .map(|encoded| self.keys.decode_instance(&encoded))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let mut instances: Vec<String> = live
+            .iter()
+            .filter_map(as_string)
+            .map(|encoded| self.keys.decode_instance(&encoded))
+            .collect();
         instances.sort();
         Ok(instances)
     }
 
-    /// Touches the slots of both identifiers, so Redis Cluster refuses it (`CROSSSLOT`) unless
-    /// they share one.
+    /// Runs a script that walks the instance set of `identifier` (see `expected_members.lua`):
+    /// first expecting no members, then the members the set answered, until the set holds what
+    /// the call declared. Returns the script's answer after its leading 1.
+    async fn members_script(
+        &self,
+        script: &Script,
+        identifier: &str,
+    ) -> Result<Vec<Value>, StorageError> {
+        let set = self.keys.set(identifier);
+        let mut members: Vec<String> = Vec::new();
+        // The set changes only when an instance of this identifier is created or deleted, so a
+        // few rounds always settle.
+        for _ in 0..16 {
+            let mut keys = vec![set.clone()];
+            keys.extend(members.iter().map(|member| {
+                let instance = self.keys.decode_instance(member);
+                self.keys.cart(&CartKey::new(identifier, instance))
+            }));
+            let answer = match script.run(&self.client, keys, members.clone()).await? {
+                Value::Array(values) => values,
+                other => {
+                    return Err(StorageError::Backend {
+                        driver: DRIVER,
+                        message: format!(
+                            "unexpected answer from an instance-set script: {other:?}"
+                        ),
+                    });
+                }
+            };
+            let (head, rest) = answer.split_first().ok_or_else(|| StorageError::Backend {
+                driver: DRIVER,
+                message: "empty answer from an instance-set script".to_owned(),
+            })?;
+            if as_i64(head) == Some(1) {
+                return Ok(rest.to_vec());
+            }
+            members = rest.iter().filter_map(as_string).collect();
+        }
+        Err(StorageError::Unavailable {
+            driver: DRIVER,
+            message: format!("the instance set of {identifier} kept changing"),
+        })
+    }
+
+    /// One script when both identifiers' keys share a slot (always, on a single Redis); on a
+    /// Redis Cluster with the identifiers in different slots, the move protocol of `moving.rs`.
     pub(super) async fn swap_identifier(
         &self,
         from: &str,
         to: &str,
         instance: &str,
     ) -> Result<bool, StorageError> {
+        let (source, target) = (
+            self.keys.cart(&CartKey::new(from, instance)),
+            self.keys.cart(&CartKey::new(to, instance)),
+        );
+        if slot(&source) != slot(&target) && self.client.clustered() {
+            return self.mover().swap(from, to, instance).await;
+        }
         let moved = self
             .scripts
             .swap
             .run(
                 &self.client,
-                vec![
-                    self.keys.cart(&CartKey::new(from, instance)),
-                    self.keys.set(from),
-                    self.keys.cart(&CartKey::new(to, instance)),
-                    self.keys.set(to),
-                ],
+                vec![source, self.keys.set(from), target, self.keys.set(to)],
                 vec![
                     self.keys.instance(instance),
                     self.ttl_millis(),
@@ -220,40 +302,34 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(as_i64(&moved) == Some(1))
+        match moved {
+            // Frozen by an unfinished cross-slot move: that move goes first and takes the cart.
+            Value::Array(values) => {
+                let other = values.get(1).and_then(as_string).unwrap_or_default();
+                self.mover().finish(from, &other, instance).await?;
+                Ok(false)
+            }
+            moved => Ok(as_i64(&moved) == Some(1)),
+        }
     }
 
     pub(super) async fn forget(&self, identifier: &str) -> Result<usize, StorageError> {
         let deleted = self
-            .scripts
-            .forget
-            .run(
-                &self.client,
-                vec![self.keys.set(identifier)],
-                vec![self.keys.instance_prefix(identifier)],
-            )
+            .members_script(&self.scripts.forget, identifier)
             .await?;
-        Ok(as_i64(&deleted).unwrap_or(0) as usize)
+        Ok(deleted.first().and_then(as_i64).unwrap_or(0) as usize)
     }
 
-    /// One `SCAN` page; a page may hold no cart at all (only sets and locks) and still not be
-    /// the last.
+    /// One `SCAN` page of one node (see `scan.rs`); a page may hold no cart at all (only sets
+    /// and locks) and still not be the last.
     pub(super) async fn scan(
         &self,
         cursor: Option<String>,
         batch: usize,
     ) -> Result<ScanPage, StorageError> {
-        let cursor = cursor.unwrap_or_else(|| "0".to_owned());
-        let (next, keys): (String, Vec<String>) = self
-            .client
-            .timed(self.client.pool.next().scan_page(
-                cursor,
-                self.keys.scan_pattern(),
-                Some(batch.max(1) as u32),
-                None,
-            ))
-            .await?;
-        let mut found: Vec<CartKey> = keys
+        let page = scan::page(&self.client, &self.keys.scan_pattern(), cursor, batch).await?;
+        let mut found: Vec<CartKey> = page
+            .keys
             .iter()
             .filter_map(|raw| self.keys.parse_cart(raw))
             .collect();
@@ -261,7 +337,7 @@ impl Store {
         found.dedup();
         Ok(ScanPage {
             keys: found,
-            next: (next != "0").then_some(next),
+            next: page.next,
         })
     }
 }

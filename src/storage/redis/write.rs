@@ -1,7 +1,8 @@
 //! The read-modify-write of the Redis driver, in both modes: load, apply, one compare-and-set
 //! script, retried on conflict within the retry budget. It stores the document the size check
 //! already serialized, so a change is serialized once; after a save answered by a conflict or an
-//! error, the stored cart's write ids tell whether it committed after all.
+//! error, the stored cart's write ids tell whether it committed after all (and, when the storage
+//! waits for replicas, whether the replicas hold it too).
 
 use super::store::{Store, now};
 use crate::storage::{
@@ -50,6 +51,7 @@ pub(super) async fn modify(
             }
             Err(StorageError::Conflict { current, .. }) => {
                 if let Some(stored) = committed_write(storage, key, &write_ids).await {
+                    store.confirm_replicated(key).await?;
                     return Ok(committed(stored));
                 }
                 if tokio::time::Instant::now() >= deadline {
@@ -63,7 +65,10 @@ pub(super) async fn modify(
             }
             Err(error) => {
                 return match committed_write(storage, key, &write_ids).await {
-                    Some(stored) => Ok(committed(stored)),
+                    Some(stored) => {
+                        store.confirm_replicated(key).await?;
+                        Ok(committed(stored))
+                    }
                     None => Err(error.into()),
                 };
             }

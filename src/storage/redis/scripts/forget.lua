@@ -1,11 +1,12 @@
--- Deletes every cart of one identifier and its instance set.
--- KEYS[1]: the identifier's instance set.
--- ARGV[1]: what precedes the instance in the identifier's cart keys.
--- Returns how many carts were deleted.
+-- Deletes every cart of one identifier and its instance set. Keys and arguments: see
+-- expected_members.lua.
+-- Returns {1, carts deleted}, or {0, the set's members...} when they are not the expected ones.
 
+local unexpected = unexpected_members()
+if unexpected then return unexpected end
 local deleted = 0
-for _, instance in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  deleted = deleted + redis.call('DEL', ARGV[1] .. instance)
+for i = 2, #KEYS do
+  deleted = deleted + redis.call('DEL', KEYS[i])
 end
 redis.call('DEL', KEYS[1])
-return deleted
+return {1, deleted}

@@ -9,9 +9,13 @@
 -- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
 -- ARGV[1]: the expected version ('' when the cart must not exist yet); ARGV[2]: the document;
 -- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds.
+-- A cart being moved to another slot (field `m`, see move_out.lua) is frozen: the save answers
+-- {2, version, target} and the caller finishes the move before it tries again.
 -- Returns {1, new version} on success, {0, current version or -1} on a conflict.
 
-local current = redis.call('HGET', KEYS[1], 'v')
+local stored = redis.call('HMGET', KEYS[1], 'v', 'm')
+local current = stored[1]
+if stored[2] then return {2, tonumber(current), stored[2]} end
 if ARGV[1] == '' then
   if current then return {0, tonumber(current)} end
 elseif current ~= ARGV[1] then

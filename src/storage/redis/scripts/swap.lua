@@ -7,10 +7,13 @@
 -- KEYS[1]: the source cart hash; KEYS[2]: the source instance set;
 -- KEYS[3]: the target cart hash; KEYS[4]: the target instance set.
 -- ARGV[1]: the encoded instance; ARGV[2]: the TTL in milliseconds; ARGV[3]: now, unix seconds.
--- Returns 1 if a cart was moved, 0 if the source had none.
+-- A source cart frozen by a cross-slot move (field `m`, see move_out.lua) is not moved again:
+-- the answer names that move's target, and the caller finishes it.
+-- Returns 1 if a cart was moved, 0 if the source had none, {2, target} if it is moving.
 
-local moved = redis.call('HMGET', KEYS[1], 'v', 'd')
+local moved = redis.call('HMGET', KEYS[1], 'v', 'd', 'm')
 if not moved[1] then return 0 end
+if moved[3] then return {2, moved[3]} end
 if KEYS[1] == KEYS[3] then
   redis.call('HINCRBY', KEYS[1], 'v', 1)
   redis.call('HSET', KEYS[1], 't', ARGV[3])

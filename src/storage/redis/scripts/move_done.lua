@@ -1,0 +1,10 @@
+-- Step 3 of a cross-slot move: deletes the source cart, only while it is the frozen one that was
+-- copied (its version and its mark), so a retry after the cart went deletes nothing else.
+-- KEYS[1]: the source cart hash; KEYS[2]: the source instance set.
+-- ARGV[1]: the version moved; ARGV[2]: the target identifier; ARGV[3]: the encoded instance.
+-- Returns 1 when the source cart was deleted, else 0.
+
+local found = redis.call('HMGET', KEYS[1], 'v', 'm')
+if found[1] ~= ARGV[1] or found[2] ~= ARGV[2] then return 0 end
+redis.call('SREM', KEYS[2], ARGV[3])
+return redis.call('DEL', KEYS[1])
