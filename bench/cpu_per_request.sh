@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# CPU time per request of one side of examples/bench_server.rs under wrk, and of Redis and
+# Postgres meanwhile: utime + stime of each process over the run, divided by the requests.
+#
+#   bench/cpu_per_request.sh SIDE SCRIPT PATH [SECONDS]
+#   e.g. bench/cpu_per_request.sh library add /cache/cart/items 4
+#
+# SIDE is library or hand-written, SCRIPT read or add (the wrk scripts bench/load.sh writes into
+# bench/results: run it once first). Seeds 64 sessions with one line each through
+# <driver prefix>/cart/items, as bench/load.sh does. Talks to 127.0.0.1 only, bounded by wrk -d.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIDE=$1 SCRIPT=$2 TARGET=$3 SECS=${4:-4} PORT=${PORT:-3960}
+SEED="/${TARGET#/}"; SEED="${SEED%%/cart*}/cart/items"
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+[ -f bench/results/$SCRIPT.lua ] || { echo "run bench/load.sh first (it writes the wrk scripts)"; exit 2; }
+cargo build --release --quiet --example bench_server
+PORT=$PORT ./target/release/examples/bench_server "$SIDE" >bench/results/cpu-server.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do grep -q listening bench/results/cpu-server.log && break; sleep 0.1; done
+cookies=""
+for _ in $(seq 1 64); do
+  jar=$(mktemp)
+  curl -sf -o /dev/null -c "$jar" -H 'content-type: application/json' \
+    -d '{"id":"sku-0","quantity":1}' "http://127.0.0.1:$PORT$SEED"
+  cookies="$cookies${cookies:+,}$(awk '$6=="id"{print "id="$7}' "$jar")"; rm -f "$jar"
+done
+ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
+others() { for p in /proc/[0-9]*; do grep -qE '^(redis-server|postgres)' "$p/comm" 2>/dev/null && echo "${p#/proc/}"; done; }
+OTHERS=$(others | tr '\n' ' ')
+s0=$(ticks $SERVER); o0=$(ticks $OTHERS)
+out=$(WRK_PATH=$TARGET WRK_COOKIES=$cookies wrk -t1 -c16 -d"${SECS}s" -s "bench/results/$SCRIPT.lua" "http://127.0.0.1:$PORT")
+s1=$(ticks $SERVER); o1=$(ticks $OTHERS)
+requests=$(echo "$out" | awk '/requests in/{print $1}')
+hz=$(getconf CLK_TCK)
+echo "$SIDE $SCRIPT $TARGET: $(echo "$out" | awk '/Requests\/sec/{print $2}') req/s," \
+  "server $(( (s1 - s0) * 1000000 / hz / requests )) us/request," \
+  "redis+postgres $(( (o1 - o0) * 1000000 / hz / requests )) us/request" \
+  "$(echo "$out" | grep -E 'Non-2xx|Socket' | tr '\n' ' ')"
