@@ -21,6 +21,7 @@ mod limits;
 mod lines;
 mod merge;
 mod metadata;
+mod minor_units;
 mod money;
 mod rule;
 mod timestamp;

@@ -89,8 +89,8 @@ impl Money {
     /// exponents, `NaN`, `inf`, spaces and over-precise amounts are [`Error::Validation`]s naming
     /// `field`; an amount that does not fit in 64-bit minor units is an [`Error::Overflow`].
     pub fn parse_field(input: &str, currency: Currency, field: &str) -> Result<Money, Error> {
-        if let Some(money) = parse_minor_units(input, currency) {
-            return Ok(money);
+        if let Some(minor) = super::minor_units::parse_minor_units(input, currency.exponent()) {
+            return Ok(Money { minor, currency });
         }
         let decimal = parse_plain_decimal(input, field)?;
         Money::from_decimal_exact(decimal, currency, field)
@@ -251,35 +251,6 @@ impl Money {
             ..self
         }
     }
-}
-
-/// The common case of [`Money::parse_field`] without a detour through `Decimal`: an optional
-/// sign, at most 18 digits and no more decimals than the currency has. `None` for anything
-/// else, which the exact path then accepts or refuses with its error.
-fn parse_minor_units(input: &str, currency: Currency) -> Option<Money> {
-    let unsigned = input.strip_prefix(['+', '-']).unwrap_or(input);
-    let negative = input.starts_with('-');
-    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let exponent = currency.exponent() as usize;
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty()
-        || whole.len() + exponent > 18
-        || fraction.len() > exponent
-        || (unsigned.contains('.') && fraction.is_empty())
-        || !digits(whole)
-        || !digits(fraction)
-    {
-        return None;
-    }
-    let mut minor: i64 = 0;
-    for b in whole.bytes().chain(fraction.bytes()) {
-        minor = minor * 10 + i64::from(b - b'0');
-    }
-    minor *= 10i64.pow((exponent - fraction.len()) as u32);
-    Some(Money {
-        minor: if negative { -minor } else { minor },
-        currency,
-    })
 }
 
 impl fmt::Display for Money {

@@ -38,7 +38,8 @@ pub(super) async fn locked_modify(
                     retries,
                 });
             }
-            Ok(None) => retries += 1,
+            // The cart moved on from the basis: the locked read below goes again.
+            Ok(None) => {}
             Err(error) => {
                 return match committed_write(storage, key, &write_ids).await {
                     Some(stored) => Ok(Modified {

@@ -241,8 +241,9 @@ impl Store {
         let set = self.keys.set(identifier);
         let mut members: Vec<String> = Vec::new();
         // The set changes only when an instance of this identifier is created or deleted, so a
-        // few rounds always settle.
-        for _ in 0..16 {
+        // few rounds settle; instances created nonstop get the command timeout to pause.
+        let deadline = tokio::time::Instant::now() + self.client.command_timeout;
+        while tokio::time::Instant::now() < deadline {
             let mut keys = vec![set.clone()];
             keys.extend(members.iter().map(|member| {
                 let instance = self.keys.decode_instance(member);

@@ -54,14 +54,16 @@ pub(super) async fn modify(
                     store.confirm_replicated(key).await?;
                     return Ok(committed(stored));
                 }
+                // A basis the cart moved on from met no writer in flight: read and go again,
+                // whatever the budget, without counting a retry.
+                if from_basis {
+                    continue;
+                }
                 if tokio::time::Instant::now() >= deadline {
                     return Err(ModifyError::conflict(key, expected, current, retries));
                 }
                 retries += 1;
-                // A basis the cart moved on from met no writer in flight: read and go again.
-                if !from_basis {
-                    backoff(retries).await;
-                }
+                backoff(retries).await;
             }
             Err(error) => {
                 return match committed_write(storage, key, &write_ids).await {
