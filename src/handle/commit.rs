@@ -192,10 +192,15 @@ impl Cart {
                     Ok(())
                 };
                 let turn = self.manager.write_turn(&self.key).await;
-                // The request's read, unless this process wrote the cart since.
+                // The request's read, unless this process wrote the cart since. A guest
+                // identifier minted now has no read: its cart is looked up by the write itself,
+                // so that a storage that says otherwise is believed.
                 options.basis = cached
                     .as_ref()
-                    .filter(|cached| cached.stamp == self.manager.write_stamp(&self.key))
+                    .filter(|cached| {
+                        !self.identity.is_pending()
+                            && cached.stamp == self.manager.write_stamp(&self.key)
+                    })
                     .map(|cached| Arc::clone(&cached.cart));
                 let result = self
                     .identity
