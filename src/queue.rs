@@ -78,18 +78,7 @@ impl Default for WriteStamps {
 
 impl WriteStamps {
     fn stripe(&self, key: &CartKey) -> &AtomicU64 {
-        // FNV-1a: short keys, and no need for a hash an attacker cannot steer (a collision
-        // costs one extra read).
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let bytes = key
-            .identifier()
-            .bytes()
-            .chain([0xff])
-            .chain(key.instance().bytes());
-        for byte in bytes {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        &self.stripes[(hash % STAMP_STRIPES as u64) as usize]
+        &self.stripes[(key.table_hash() % STAMP_STRIPES as u64) as usize]
     }
 
     /// The stamp of `key` now.

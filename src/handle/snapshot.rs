@@ -9,7 +9,9 @@ use crate::storage::Versioned;
 /// The cart as this request holds it, shared rather than copied: what
 /// [`Cart::snapshot`](crate::Cart::snapshot) returns. It derefs to [`CartContents`], so every
 /// read of the domain type (`items()`, `totals()`, `count()`, ...) works on it; later changes of
-/// the request do not show in a snapshot taken before them.
+/// the request do not show in a snapshot taken before them. Its `limits()` are the defaults of a
+/// parsed document: the configured limits apply where a cart changes (every write sets them) and
+/// on the copies [`Cart::contents`](crate::Cart::contents) hands out.
 #[derive(Clone, Debug)]
 pub struct CartSnapshot {
     cart: Arc<Versioned<CartContents>>,

@@ -51,6 +51,22 @@ impl CartKey {
         &self.instance
     }
 
+    /// A fast hash of the whole key for spreading carts over a fixed table in this process
+    /// (FNV-1a, then multiplied so that its high bits, which callers take, depend on every byte).
+    /// Not keyed: a collision only costs the table's user one extra read.
+    pub(crate) fn table_hash(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self
+            .identifier
+            .bytes()
+            .chain([0xff])
+            .chain(self.instance.bytes())
+        {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
+    }
+
     /// A short, stable hash of the identifier for logs, so identifiers never appear in clear.
     pub fn identifier_hash(&self) -> String {
         identifier_hash(&self.identifier)

@@ -88,19 +88,6 @@ fn document_hash(bytes: &[u8]) -> u64 {
     hash ^ (hash >> 32)
 }
 
-fn key_hash(key: &CartKey) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key
-        .identifier()
-        .bytes()
-        .chain([0xff])
-        .chain(key.instance().bytes())
-    {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
-}
-
 impl ParsedDocuments {
     /// Room for about `carts` parsed carts (at least one set of [`WAYS`]).
     pub(crate) fn new(carts: usize) -> Self {
@@ -112,9 +99,7 @@ impl ParsedDocuments {
     }
 
     fn set(&self, key: &CartKey) -> std::sync::MutexGuard<'_, Set> {
-        // The high bits of a multiplied hash: FNV's low bits alone spread short keys poorly.
-        let mixed = key_hash(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-        let index = (mixed % self.sets.len() as u64) as usize;
+        let index = (key.table_hash() % self.sets.len() as u64) as usize;
         // An entry is replaced whole: a panic elsewhere cannot leave half of one.
         self.sets[index]
             .lock()
