@@ -28,7 +28,7 @@ for _ in $(seq 1 64); do
   cookies="$cookies${cookies:+,}$(awk '$6=="id"{print "id="$7}' "$jar")"; rm -f "$jar"
 done
 ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
-others() { for p in /proc/[0-9]*; do grep -qE '^(redis-server|postgres)' "$p/comm" 2>/dev/null && echo "${p#/proc/}"; done; }
+others() { for p in /proc/[0-9]*; do grep -qE '^(redis-server|postgres)' "$p/comm" 2>/dev/null && echo "${p#/proc/}"; done; return 0; }
 OTHERS=$(others | tr '\n' ' ')
 s0=$(ticks $SERVER); o0=$(ticks $OTHERS)
 out=$(WRK_PATH=$TARGET WRK_COOKIES=$cookies wrk -t1 -c16 -d"${SECS}s" -s "bench/results/$SCRIPT.lua" "http://127.0.0.1:$PORT")

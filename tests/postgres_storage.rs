@@ -748,3 +748,55 @@ async fn a_locked_change_whose_commit_fails_stores_nothing_and_says_so() {
 fn ids(write_ids: &[std::sync::Arc<str>]) -> Vec<&str> {
     write_ids.iter().map(|id| &**id).collect()
 }
+
+/// A process keeps the carts it read or wrote parsed and asks Postgres for a row's document only
+/// when the row moved on from the version and write time it holds: a change by another process,
+/// or by SQL that bumps the version as compare-and-set requires, is read at once.
+#[tokio::test]
+async fn a_row_changed_elsewhere_is_read_again() {
+    let storage = fresh_storage().await;
+    let other = PostgresStorage::new(storage.pool().clone())
+        .with_table(storage.table())
+        .unwrap();
+    let key = guest_key();
+    let options = ModifyOptions::default();
+    let add = |id: &'static str| {
+        move |cart: &mut CartContents| cart.add(CartItem::new(id, id, usd("1.00"), 1)).map(|_| ())
+    };
+    storage.modify(&key, &options, &add("a")).await.unwrap();
+    let mine = storage.load(&key).await.unwrap().unwrap();
+    assert_eq!(storage.load(&key).await.unwrap().unwrap().value, mine.value);
+
+    other.modify(&key, &options, &add("b")).await.unwrap();
+    let seen = storage.load(&key).await.unwrap().unwrap();
+    assert_eq!(seen.version, mine.version + 1);
+    assert!(seen.value.get("b").is_some(), "the other process's line");
+
+    sqlx::query(&format!(
+        "UPDATE {} SET items = '[]', version = version + 1 WHERE identifier = $1",
+        storage.table()
+    ))
+    .bind(key.identifier())
+    .execute(storage.pool())
+    .await
+    .unwrap();
+    let emptied = storage.load(&key).await.unwrap().unwrap();
+    assert_eq!(emptied.version, seen.version + 1);
+    assert!(emptied.value.items().is_empty(), "the change made with SQL");
+
+    // The columns a write splits the document into are what SQL reads.
+    storage.modify(&key, &options, &add("c")).await.unwrap();
+    let (items, settings): (serde_json::Value, serde_json::Value) = sqlx::query_as(&format!(
+        "SELECT items, settings FROM {} WHERE identifier = $1",
+        storage.table()
+    ))
+    .bind(key.identifier())
+    .fetch_one(storage.pool())
+    .await
+    .unwrap();
+    assert_eq!(items[0]["id"], "c");
+    assert_eq!(settings["currency"], "USD");
+    for moved in ["items", "conditions", "metadata", "writes"] {
+        assert!(settings.get(moved).is_none(), "{moved} has its own column");
+    }
+}

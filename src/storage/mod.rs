@@ -44,10 +44,10 @@ pub(crate) use key::{identifier_hash, instance_text, is_plain_table_name};
 pub use memory::MemoryStorage;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) use modify::committed_write;
+pub(crate) use modify::{Attempt, backoff, modify_with, optimistic_modify};
 pub use modify::{
     CartOp, DEFAULT_RETRY_BUDGET, Modified, ModifyOptions, initial_version, new_write_id,
 };
-pub(crate) use modify::{backoff, optimistic_modify};
 pub(crate) use parsed::{Fingerprint, ParsedDocuments};
 pub use session::{DEFAULT_SESSION_KEY, SessionStorage};
 

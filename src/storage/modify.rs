@@ -169,6 +169,16 @@ pub(crate) async fn committed_write<S: CartStorage + ?Sized>(
         .then_some(stored)
 }
 
+/// What one compare-and-set of a read-modify-write answered.
+// Moved out once per attempt: boxing the cart would cost every write an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Attempt {
+    /// The write went through: the cart as stored.
+    Committed(Versioned<CartContents>),
+    /// The stored version was not the expected one; the current one, when known.
+    Conflict(Option<u64>),
+}
+
 /// The optimistic read-modify-write: load, apply, compare-and-set save, and on a conflict a short
 /// random pause and another try, until `options.retry_budget` is spent. A save answered by a
 /// conflict or an error is checked against the stored cart's write ids first: when it committed
@@ -181,6 +191,37 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
     options: &ModifyOptions,
     op: &CartOp<'_>,
 ) -> Result<Modified, ModifyError> {
+    modify_with(
+        storage,
+        key,
+        options,
+        op,
+        |cart, _document, expected| async move {
+            match storage.save(key, &cart, expected).await {
+                Ok(version) => Ok(Attempt::Committed(Versioned::new(cart, version))),
+                Err(StorageError::Conflict { current, .. }) => Ok(Attempt::Conflict(current)),
+                Err(error) => Err(error),
+            }
+        },
+    )
+    .await
+}
+
+/// [`optimistic_modify`] with the driver's own compare-and-set: `save` gets the changed cart, the
+/// document the size check serialized (so a driver that stores JSON serializes a change once)
+/// and the expected version.
+pub(crate) async fn modify_with<S, Save, Saving>(
+    storage: &S,
+    key: &CartKey,
+    options: &ModifyOptions,
+    op: &CartOp<'_>,
+    save: Save,
+) -> Result<Modified, ModifyError>
+where
+    S: CartStorage + ?Sized,
+    Save: Fn(CartContents, Vec<u8>, Option<u64>) -> Saving,
+    Saving: Future<Output = Result<Attempt, StorageError>>,
+{
     let deadline = options.deadline();
     let mut write_ids = Vec::new();
     let mut retries = 0;
@@ -192,16 +233,16 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
             None => storage.load(key).await?,
         };
         let write_id = new_write_id();
-        let (cart, expected) = options.apply(current, op, &write_id)?;
+        let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
         write_ids.push(write_id);
         let committed = |stored| Modified {
             cart: stored,
             previous_version: expected,
             retries,
         };
-        match storage.save(key, &cart, expected).await {
-            Ok(version) => return Ok(committed(Versioned::new(cart, version))),
-            Err(StorageError::Conflict { current, .. }) => {
+        match save(cart, document, expected).await {
+            Ok(Attempt::Committed(stored)) => return Ok(committed(stored)),
+            Ok(Attempt::Conflict(current)) => {
                 if let Some(stored) = committed_write(storage, key, &write_ids).await {
                     return Ok(committed(stored));
                 }

@@ -148,6 +148,28 @@ impl ParsedDocuments {
         Ok(cart)
     }
 
+    /// The entry of `key`, if one is kept: a driver that can ask its store whether the cart is
+    /// still at this version and write time needs neither the document nor a parse when it is.
+    pub(crate) fn latest(&self, key: &CartKey) -> Option<Arc<Versioned<CartContents>>> {
+        let mut set = self.set(key);
+        let at = set
+            .entries
+            .iter()
+            .position(|entry| entry.as_ref().is_some_and(|entry| entry.key == *key))?;
+        set.clock += 1;
+        set.used[at] = set.clock;
+        set.entries[at]
+            .as_ref()
+            .map(|entry| Arc::clone(&entry.cart))
+    }
+
+    /// Remembers `cart`, which a write just stored at its version and write time, for a store
+    /// that answers [`ParsedDocuments::latest`] lookups: the document the store will send back is
+    /// not known here, so no read of a document matches the entry.
+    pub(crate) fn remember_stored(&self, key: &CartKey, cart: Arc<Versioned<CartContents>>) {
+        self.keep(key, usize::MAX, 0, cart);
+    }
+
     /// Remembers `cart`, which a write just stored as the document `written`, so that the next
     /// read of that document does not parse it.
     pub(crate) fn remember(

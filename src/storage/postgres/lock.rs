@@ -7,10 +7,9 @@ use std::sync::Arc;
 use sqlx::{Postgres, Transaction};
 
 use super::PostgresStorage;
-use super::rows::{current_version, from_row, select_sql, storage_error, to_columns, write};
+use super::rows::{current_version, from_row, known_binds, select_sql, storage_error, write};
 use crate::storage::{
-    CartKey, CartOp, Modified, ModifyError, ModifyOptions, Versioned, backoff, committed_write,
-    new_write_id,
+    CartKey, CartOp, Modified, ModifyError, ModifyOptions, backoff, committed_write, new_write_id,
 };
 
 pub(super) async fn locked_modify(
@@ -27,13 +26,12 @@ pub(super) async fn locked_modify(
     // version read or changes nothing, after which the change runs locked.
     if let Some(current) = options.basis_cart() {
         let write_id = new_write_id();
-        let (cart, expected) = options.apply(current, op, &write_id)?;
+        let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
         write_ids.push(write_id);
-        let columns = to_columns(key, &cart)?;
-        match write(pool, table, key, columns, expected).await {
-            Ok(Some(version)) => {
+        match write(pool, table, key, &document, expected).await {
+            Ok(Some(stored)) => {
                 return Ok(Modified {
-                    cart: Versioned::new(cart, version),
+                    cart: storage.remember(key, cart, stored),
                     previous_version: expected,
                     retries,
                 });
@@ -54,22 +52,27 @@ pub(super) async fn locked_modify(
     }
     loop {
         let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(storage_error)?;
+        let known = storage.parsed.latest(key);
+        let (version, updated_at) = known_binds(known.as_ref());
         let row = sqlx::query(&select_sql(table, " FOR UPDATE"))
             .bind(key.identifier())
             .bind(key.instance())
+            .bind(version)
+            .bind(updated_at)
             .fetch_optional(&mut *tx)
             .await
             .map_err(storage_error)?;
         let current = row
-            .map(|row| from_row(&storage.parsed, key, &row).map(Arc::unwrap_or_clone))
+            .map(|row| {
+                from_row(&storage.parsed, key, &row, known.as_ref()).map(Arc::unwrap_or_clone)
+            })
             .transpose()?;
         let write_id = new_write_id();
         // On an error the transaction is dropped, which rolls it back.
-        let (cart, expected) = options.apply(current, op, &write_id)?;
+        let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
         write_ids.push(write_id);
-        let columns = to_columns(key, &cart)?;
-        match write(&mut *tx, table, key, columns, expected).await? {
-            Some(version) => {
+        match write(&mut *tx, table, key, &document, expected).await? {
+            Some(stored) => {
                 if let Err(error) = tx.commit().await {
                     // The server may have committed and the answer been lost on the way back:
                     // the stored cart says which.
@@ -83,7 +86,7 @@ pub(super) async fn locked_modify(
                     };
                 }
                 return Ok(Modified {
-                    cart: Versioned::new(cart, version),
+                    cart: storage.remember(key, cart, stored),
                     previous_version: expected,
                     retries,
                 });

@@ -23,7 +23,8 @@
 //! # Writes
 //! A compare-and-set save is one statement: `UPDATE ... WHERE identifier = $1 AND instance = $2
 //! AND version = $3 RETURNING version`, or for a new cart `INSERT ... ON CONFLICT DO NOTHING
-//! RETURNING version`; the cart's write log goes in the same statement. A writer that loses
+//! RETURNING version`; the cart's write log goes in the same statement. The document is sent once,
+//! as one `jsonb` parameter the statement splits into the columns. A writer that loses
 //! either race gets [`StorageError::Conflict`] (never a unique-violation error); only then is the
 //! current version read, for the diagnostics.
 //!
@@ -32,6 +33,12 @@
 //! instead of overwriting the new one. The server's clock is the one every process shares.
 //! With [`PostgresStorage::with_locking`], `modify` runs `SELECT ... FOR UPDATE`, the
 //! change and the update in one transaction, so writers of one cart queue instead of retrying.
+//!
+//! # Reads
+//! A process keeps the carts it read or wrote lately parsed (256 of them), and a read names the
+//! version and `updated_at` it holds: while the row still has both, Postgres sends no document
+//! and nothing is parsed. So a change made with SQL of your own must do what compare-and-set
+//! needs anyway, `version = version + 1` (or set `updated_at`), to be seen by running processes.
 //!
 //! # Failures
 //! Queries are checked at run time (`sqlx::query`), so building never needs a database. A pool
@@ -55,18 +62,19 @@ use time::OffsetDateTime;
 
 use super::{
     CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ParsedDocuments, ScanPage,
-    StorageError, Versioned, is_plain_table_name, optimistic_modify,
+    StorageError, Versioned, is_plain_table_name,
 };
 use crate::cart::CartContents;
 use rows::{
-    CLOCK_VERSION, DRIVER, current_version, from_row, is_unique_violation, select_sql,
-    storage_error, to_columns, write,
+    CLOCK_VERSION, DRIVER, current_version, from_row, is_unique_violation, known_binds, select_sql,
+    storage_error, write,
 };
 
 mod lock;
 mod maintenance;
 mod migrate;
 mod rows;
+mod write;
 
 pub use maintenance::{AbandonedCart, PruneOptions, PruneReport};
 
@@ -234,13 +242,18 @@ impl CartStorage for PostgresStorage {
         &self,
         key: &CartKey,
     ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
+        let known = self.parsed.latest(key);
+        let (version, updated_at) = known_binds(known.as_ref());
         let row = sqlx::query(&select_sql(&self.table, ""))
             .bind(key.identifier())
             .bind(key.instance())
+            .bind(version)
+            .bind(updated_at)
             .fetch_optional(&self.pool)
             .await
             .map_err(storage_error)?;
-        row.map(|row| from_row(&self.parsed, key, &row)).transpose()
+        row.map(|row| from_row(&self.parsed, key, &row, known.as_ref()))
+            .transpose()
     }
 
     async fn save(
@@ -249,9 +262,13 @@ impl CartStorage for PostgresStorage {
         cart: &CartContents,
         expected: Option<u64>,
     ) -> Result<u64, StorageError> {
-        let columns = to_columns(key, cart)?;
-        match write(&self.pool, &self.table, key, columns, expected).await? {
-            Some(version) => Ok(version),
+        let document = cart.to_json().map_err(|e| StorageError::Corrupt {
+            driver: DRIVER,
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+        match write(&self.pool, &self.table, key, &document, expected).await? {
+            Some(stored) => Ok(stored.version),
             None => Err(StorageError::Conflict {
                 key: key.clone(),
                 expected,
@@ -455,7 +472,7 @@ impl CartStorage for PostgresStorage {
         if self.locking {
             lock::locked_modify(self, key, options, op).await
         } else {
-            optimistic_modify(self, key, options, op).await
+            write::optimistic_modify(self, key, options, op).await
         }
     }
 }

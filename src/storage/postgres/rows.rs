@@ -4,14 +4,15 @@
 //! Everything here takes the table name rather than a `PostgresStorage`, so the rest of the
 //! driver builds on this file and this file on nothing of the driver.
 
-use serde_json::Value;
-use sqlx::Postgres;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
+use std::sync::Arc;
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgRow, PgTypeInfo};
+use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 
 use crate::cart::CartContents;
-use std::sync::Arc;
 
 use crate::storage::{CartKey, ParsedDocuments, StorageError, Versioned};
 
@@ -39,89 +40,112 @@ pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
-/// The document split into the table's columns.
-pub(super) struct Columns {
-    items: Value,
-    conditions: Value,
-    metadata: Value,
-    settings: Value,
-    log: Value,
+/// The cart document as a `jsonb` parameter, sent as the bytes it was serialized to (the size
+/// check's): Postgres parses it once and the statement splits it into the columns, so a write
+/// serializes the cart once and builds no JSON tree.
+pub(super) struct Document<'a>(pub(super) &'a [u8]);
+
+impl sqlx::Type<Postgres> for Document<'_> {
+    fn type_info() -> PgTypeInfo {
+        <sqlx::types::Json<()> as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, Postgres> for Document<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // The version byte of jsonb's binary format, then the JSON text.
+        buf.push(1);
+        buf.extend_from_slice(self.0);
+        Ok(IsNull::No)
+    }
 }
 
 /// The fields of the document that make up the `log` column.
 const LOG_FIELDS: [&str; 2] = ["writes", "merged"];
+
+/// The column values of the document bound as `$3`: `items`, `conditions` and `metadata` as
+/// they are, `log` the fields of [`LOG_FIELDS`] the document has (a field it leaves out stays
+/// out), `settings` the rest.
+fn column_values() -> [String; 5] {
+    let log_fields = LOG_FIELDS.map(|field| format!("'{field}'")).join(", ");
+    [
+        "coalesce($3 -> 'items', '[]')".to_owned(),
+        "coalesce($3 -> 'conditions', '[]')".to_owned(),
+        "coalesce($3 -> 'metadata', '{}')".to_owned(),
+        format!(
+            "$3 - '{{items,conditions,metadata,{}}}'::text[]",
+            LOG_FIELDS.join(",")
+        ),
+        format!(
+            "(SELECT coalesce(jsonb_object_agg(key, value), '{{}}') FROM jsonb_each($3) \
+             WHERE key IN ({log_fields}))"
+        ),
+    ]
+}
+
+const COLUMNS: [&str; 5] = ["items", "conditions", "metadata", "settings", "log"];
 
 /// The database clock in microseconds: the first version of a cart created now, the same clock
 /// for every process, so that a cart deleted and created again starts above every version its
 /// earlier life reached.
 pub(super) const CLOCK_VERSION: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
 
-pub(super) fn to_columns(key: &CartKey, cart: &CartContents) -> Result<Columns, StorageError> {
-    let corrupt = |message: String| StorageError::Corrupt {
-        driver: DRIVER,
-        key: key.clone(),
-        message,
-    };
-    let Value::Object(mut document) =
-        serde_json::to_value(cart).map_err(|e| corrupt(e.to_string()))?
-    else {
-        return Err(corrupt("a cart document is a JSON object".to_owned()));
-    };
-    let mut take = |field: &str| document.remove(field).unwrap_or(Value::Null);
-    let items = take("items");
-    let conditions = take("conditions");
-    let metadata = take("metadata");
-    // A field the document leaves out (an empty log) stays out: the column's default `{}`.
-    let log = LOG_FIELDS
-        .iter()
-        .filter_map(|field| {
-            document
-                .remove(*field)
-                .map(|value| (field.to_string(), value))
-        })
-        .collect();
-    Ok(Columns {
-        items,
-        conditions,
-        metadata,
-        settings: Value::Object(document),
-        log: Value::Object(log),
-    })
-}
-
-/// Reads a row selected with [`select_sql`], parsing its document unless `parsed` holds it.
+/// Reads a row selected with [`select_sql`] and the entry `known` its `$3` and `$4` named: the
+/// row's document is parsed unless `parsed` holds it, and not even sent when the row is still at
+/// the known version and write time.
 pub(super) fn from_row(
     parsed: &ParsedDocuments,
     key: &CartKey,
     row: &PgRow,
+    known: Option<&Arc<Versioned<CartContents>>>,
 ) -> Result<Arc<Versioned<CartContents>>, StorageError> {
     let corrupt = |message: String| StorageError::Corrupt {
         driver: DRIVER,
         key: key.clone(),
         message,
     };
-    let document: &str = row
+    let document: Option<&str> = row
         .try_get("document")
         .map_err(|e| corrupt(e.to_string()))?;
     let version: i64 = row.try_get("version").map_err(|e| corrupt(e.to_string()))?;
     let updated_at: OffsetDateTime = row
         .try_get("updated_at")
         .map_err(|e| corrupt(e.to_string()))?;
-    parsed
-        .get_or_parse(key, version as u64, Some(updated_at), document.as_bytes())
-        .map_err(|e| corrupt(e.to_string()))
+    match document {
+        Some(document) => parsed
+            .get_or_parse(key, version as u64, Some(updated_at), document.as_bytes())
+            .map_err(|e| corrupt(e.to_string())),
+        None => known
+            .filter(|known| known.version == version as u64)
+            .filter(|known| known.updated_at == Some(updated_at))
+            .cloned()
+            .ok_or_else(|| corrupt("the row has no document".to_owned())),
+    }
 }
 
 /// The row's document is put back together by Postgres and sent as text: one JSON parse
-/// here instead of five JSON values and a reassembly. Rows written before the `log` column
-/// existed keep their log in `settings`, which this reads just as well; their next write moves
-/// it.
+/// here instead of five JSON values and a reassembly. When the row's version and write time are
+/// `$3` and `$4` (the cart this process holds parsed, see [`known_binds`]), no document is sent:
+/// the row is the one already parsed. Rows written before the `log` column existed keep their
+/// log in `settings`, which this reads just as well; their next write moves it.
 pub(super) fn select_sql(table: &str, suffix: &str) -> String {
     format!(
-        "SELECT (settings || log || jsonb_build_object('items', items, 'conditions', conditions, \
-         'metadata', metadata))::text AS document, version, updated_at FROM {table} \
+        "SELECT CASE WHEN version = $3 AND updated_at = $4 THEN NULL ELSE \
+         (settings || log || jsonb_build_object('items', items, 'conditions', conditions, \
+         'metadata', metadata))::text END AS document, version, updated_at FROM {table} \
          WHERE identifier = $1 AND instance = $2{suffix}"
     )
+}
+
+/// `$3` and `$4` of [`select_sql`] for the cart this process holds parsed (`NULL`s without one:
+/// the document is sent).
+pub(super) fn known_binds(
+    known: Option<&Arc<Versioned<CartContents>>>,
+) -> (Option<i64>, Option<OffsetDateTime>) {
+    match known {
+        Some(known) => (Some(known.version as i64), known.updated_at),
+        None => (None, None),
+    }
 }
 
 /// The stored version of a cart, for the diagnostics of a conflict.
@@ -143,45 +167,62 @@ where
     Ok(version.map(|v| v as u64))
 }
 
-/// The compare-and-set write, on a pool or inside a transaction, with the write log in the same
-/// statement. `Ok(None)`: the expected version did not match. A new cart starts at the database
-/// clock ([`CLOCK_VERSION`]).
+/// What a committed write stored: the version and the write time, which a later read compares
+/// to tell whether the row is still this write's.
+pub(super) struct Stored {
+    pub(super) version: u64,
+    pub(super) updated_at: OffsetDateTime,
+}
+
+/// The compare-and-set write of `document`, on a pool or inside a transaction, with the write log
+/// in the same statement. `Ok(None)`: the expected version did not match. A new cart starts at
+/// the database clock ([`CLOCK_VERSION`]).
 pub(super) async fn write<'e, E>(
     executor: E,
     table: &str,
     key: &CartKey,
-    columns: Columns,
+    document: &[u8],
     expected: Option<u64>,
-) -> Result<Option<u64>, StorageError>
+) -> Result<Option<Stored>, StorageError>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
+    let values = column_values();
     let query = match expected {
-        Some(_) => format!(
-            "UPDATE {table} SET items = $3, conditions = $4, metadata = $5, settings = $6, \
-             log = $7, version = version + 1, updated_at = now() \
-             WHERE identifier = $1 AND instance = $2 AND version = $8 RETURNING version"
-        ),
+        Some(_) => {
+            let set: Vec<String> = COLUMNS
+                .iter()
+                .zip(&values)
+                .map(|(column, value)| format!("{column} = {value}"))
+                .collect();
+            format!(
+                "UPDATE {table} SET {}, version = version + 1, updated_at = now() \
+                 WHERE identifier = $1 AND instance = $2 AND version = $4 \
+                 RETURNING version, updated_at",
+                set.join(", ")
+            )
+        }
         None => format!(
-            "INSERT INTO {table} (identifier, instance, items, conditions, metadata, settings, log, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, {CLOCK_VERSION}) \
-             ON CONFLICT (identifier, instance) DO NOTHING RETURNING version"
+            "INSERT INTO {table} (identifier, instance, {}, version) \
+             VALUES ($1, $2, {}, {CLOCK_VERSION}) \
+             ON CONFLICT (identifier, instance) DO NOTHING RETURNING version, updated_at",
+            COLUMNS.join(", "),
+            values.join(", ")
         ),
     };
-    let mut statement = sqlx::query_scalar::<_, i64>(&query)
+    let mut statement = sqlx::query_as::<_, (i64, OffsetDateTime)>(&query)
         .bind(key.identifier())
         .bind(key.instance())
-        .bind(columns.items)
-        .bind(columns.conditions)
-        .bind(columns.metadata)
-        .bind(columns.settings)
-        .bind(columns.log);
+        .bind(Document(document));
     if let Some(expected) = expected {
         statement = statement.bind(expected as i64);
     }
-    let version = statement
+    let stored = statement
         .fetch_optional(executor)
         .await
         .map_err(storage_error)?;
-    Ok(version.map(|v| v as u64))
+    Ok(stored.map(|(version, updated_at)| Stored {
+        version: version as u64,
+        updated_at,
+    }))
 }
