@@ -333,6 +333,7 @@ mod hand_written {
 /// The same routes through axum-cart.
 mod library {
     use axum::Json;
+    use axum::response::{IntoResponse, Response};
     use axum_cart::{
         AddItem, Cart, CartConfig, CartError, CartResponse, Currency, Limits, MemoryCatalog, Money,
         PricePolicy,
@@ -374,29 +375,29 @@ mod library {
     }
 
     #[derive(Serialize)]
-    pub struct Answer {
-        items: Vec<AnswerLine>,
+    struct Answer<'a> {
+        items: Vec<AnswerLine<'a>>,
         count: u64,
         subtotal: String,
     }
 
     #[derive(Serialize)]
-    struct AnswerLine {
-        id: String,
-        name: String,
+    struct AnswerLine<'a> {
+        id: &'a str,
+        name: &'a str,
         price: String,
         quantity: u32,
     }
 
-    async fn answer(cart: &Cart) -> Result<Json<Answer>, CartError> {
+    async fn answer(cart: &Cart) -> Result<Response, CartError> {
         let contents = cart.snapshot().await?;
         let totals = contents.totals()?;
         let items = contents
             .items()
             .iter()
             .map(|item| AnswerLine {
-                id: item.id().to_owned(),
-                name: item.name().to_owned(),
+                id: item.id(),
+                name: item.name(),
                 price: item.price().to_string(),
                 quantity: item.quantity(),
             })
@@ -405,14 +406,15 @@ mod library {
             items,
             count: totals.count,
             subtotal: totals.subtotal.to_string(),
-        }))
+        })
+        .into_response())
     }
 
-    pub async fn show(cart: Cart) -> Result<Json<Answer>, CartError> {
+    pub async fn show(cart: Cart) -> Result<Response, CartError> {
         answer(&cart).await
     }
 
-    pub async fn add(cart: Cart, Json(input): Json<AddItem>) -> Result<Json<Answer>, CartError> {
+    pub async fn add(cart: Cart, Json(input): Json<AddItem>) -> Result<Response, CartError> {
         cart.add_product(input).await?;
         answer(&cart).await
     }

@@ -1394,3 +1394,25 @@ fn savings_add_item_and_cart_discounts_by_kind() {
     assert_eq!(t.total.to_string(), "1.00");
     assert_eq!(t.savings.to_string(), "45.00");
 }
+
+#[test]
+fn a_line_without_attributes_stores_none_and_older_documents_still_read() {
+    let mut cart = CartContents::new(Currency::USD);
+    cart.add(CartItem::new("a", "Apple", usd("1.00"), 2))
+        .unwrap();
+    let shirt = CartItem::new("s", "Shirt", usd("9.00"), 1).with_attribute("size", "M");
+    cart.add(shirt).unwrap();
+    let stored: Value = serde_json::from_slice(&cart.to_json().unwrap()).unwrap();
+    assert!(stored["items"][0].get("attributes").is_none(), "{stored}");
+    assert_eq!(stored["items"][1]["attributes"]["size"], "M");
+    assert_eq!(
+        CartContents::from_json(&cart.to_json().unwrap()).unwrap(),
+        cart
+    );
+
+    // Documents written before empty attributes were left out.
+    let mut older = stored.clone();
+    older["items"][0]["attributes"] = json!({});
+    let read = CartContents::from_json(older.to_string().as_bytes()).unwrap();
+    assert_eq!(read, cart);
+}

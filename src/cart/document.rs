@@ -79,7 +79,12 @@ impl CartContents {
     ///
     /// [`Error::Validation`] for `cart` when the cart cannot be serialized.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(self).map_err(|e| Error::validation("cart", e.to_string()))
+        // About what a line without attributes or conditions takes, so that a cart of plain
+        // lines is written without growing the buffer again and again.
+        let mut bytes = Vec::with_capacity(256 + 160 * self.items().len());
+        serde_json::to_writer(&mut bytes, self)
+            .map_err(|e| Error::validation("cart", e.to_string()))?;
+        Ok(bytes)
     }
 
     /// Reads a stored JSON document (any version this crate knows); the cart gets the default
@@ -102,6 +107,9 @@ struct ItemOut<'a> {
     #[serde(serialize_with = "serialize_display")]
     price: Money,
     quantity: u32,
+    /// Left out when empty, as conditions are: most lines have none, and every byte is stored,
+    /// sent and parsed again.
+    #[serde(skip_serializing_if = "Map::is_empty")]
     attributes: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "<[Condition]>::is_empty")]
     conditions: &'a [Condition],
