@@ -22,7 +22,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 /// The advisory lock key `migrate` documents.
 const LOCK_KEY: i64 = 7023492731563504244;
 
-const OUR_VERSIONS: [i64; 2] = [20261128000000, 20261201000000];
+const OUR_VERSIONS: [i64; 3] = [20261128000000, 20261201000000, 20261203000000];
 
 /// Runs `test` with the URL of a new, empty database, which is dropped afterwards, also when
 /// `test` panics.
@@ -354,7 +354,8 @@ async fn a_database_migrated_through_sqlx_history_migrates_again() {
         // With the old rows deleted as `migrate` documents, the app's own migrator starts
         // cleanly next to ours.
         sqlx::query(
-            "DELETE FROM _sqlx_migrations WHERE version IN (20261128000000, 20261201000000)",
+            "DELETE FROM _sqlx_migrations \
+             WHERE version IN (20261128000000, 20261201000000, 20261203000000)",
         )
         .execute(&app_pool)
         .await

@@ -30,7 +30,8 @@ pub(super) async fn locked_modify(
         let (cart, expected) = options.apply(current, op, &write_id)?;
         write_ids.push(write_id);
         let columns = to_columns(key, &cart)?;
-        match write(pool, table, key, columns, expected).await {
+        let logged = storage.logged(&cart);
+        match write(pool, table, key, columns, expected, logged).await {
             Ok(Some(version)) => {
                 return Ok(Modified {
                     cart: Versioned::new(cart, version),
@@ -68,7 +69,8 @@ pub(super) async fn locked_modify(
         let (cart, expected) = options.apply(current, op, &write_id)?;
         write_ids.push(write_id);
         let columns = to_columns(key, &cart)?;
-        match write(&mut *tx, table, key, columns, expected).await? {
+        let logged = storage.logged(&cart);
+        match write(&mut *tx, table, key, columns, expected, logged).await? {
             Some(version) => {
                 if let Err(error) = tx.commit().await {
                     // The server may have committed and the answer been lost on the way back:

@@ -2,7 +2,8 @@
 //! optimistic locking, an optional `SELECT ... FOR UPDATE` mode, and abandoned-cart tools.
 //!
 //! # Schema
-//! `migrations/` creates the table `carts` and adds its `log` column (apply them with
+//! `migrations/` creates the table `carts`, adds its `log` column and creates the event log's
+//! tables `carts_events` and `carts_event_cursors` (see [`PostgresStorage::with_event_log`]; apply them with
 //! [`PostgresStorage::migrate`], or copy them into your own migrations):
 //!
 //! | column | type | holds |
@@ -54,15 +55,17 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ParsedDocuments, ScanPage,
-    StorageError, Versioned, is_plain_table_name, optimistic_modify,
+    CartKey, CartOp, CartStorage, EventLog, EventRetention, LoggedEvent, Modified, ModifyError,
+    ModifyOptions, ParsedDocuments, ScanPage, StorageError, Versioned, is_plain_table_name,
+    optimistic_modify,
 };
 use crate::cart::CartContents;
 use rows::{
-    CLOCK_VERSION, DRIVER, current_version, from_row, is_unique_violation, select_sql,
+    CLOCK_VERSION, DRIVER, Logged, current_version, from_row, is_unique_violation, select_sql,
     storage_error, to_columns, write,
 };
 
+mod events;
 mod lock;
 mod maintenance;
 mod migrate;
@@ -78,6 +81,10 @@ pub struct PostgresStorage {
     table: Arc<str>,
     locking: bool,
     parsed: Arc<ParsedDocuments>,
+    /// `<table>_events`, written when `event_log` is on; `<table>_event_cursors`.
+    events: Arc<str>,
+    cursors: Arc<str>,
+    event_log: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -85,6 +92,7 @@ impl std::fmt::Debug for PostgresStorage {
         f.debug_struct("PostgresStorage")
             .field("table", &self.table)
             .field("locking", &self.locking)
+            .field("event_log", &self.event_log)
             .finish()
     }
 }
@@ -97,6 +105,9 @@ impl PostgresStorage {
             table: Arc::from("carts"),
             locking: false,
             parsed: Arc::default(),
+            events: Arc::from("carts_events"),
+            cursors: Arc::from("carts_event_cursors"),
+            event_log: false,
         }
     }
 
@@ -170,7 +181,45 @@ impl PostgresStorage {
             });
         }
         self.table = Arc::from(table);
+        self.events = Arc::from(format!("{table}_events"));
+        self.cursors = Arc::from(format!("{table}_event_cursors"));
         Ok(self)
+    }
+
+    /// Appends every committed change to the outbox table `<table>_events` (`carts_events`,
+    /// made by the bundled migrations) in the statement or transaction that commits it (default
+    /// off; see [`EventLog`]): a save that wins its compare-and-set logs `created` or `updated`
+    /// in the same statement (`WITH saved AS (UPDATE ...), logged AS (INSERT ...)`), as does the
+    /// locked write of [`PostgresStorage::with_locking`] inside its transaction; a delete that
+    /// removes a cart (`delete`, `delete_at`: a clear, a merged guest cart) logs `deleted`. A
+    /// conflict or a failed write logs nothing. Not logged: `forget`, `swap_identifier`, and
+    /// carts [`PostgresStorage::prune`] deletes.
+    ///
+    /// Consumers' cursors live in `<table>_event_cursors`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> Result<(), axum_cart::storage::StorageError> {
+    /// use axum_cart::PostgresStorage;
+    ///
+    /// let storage = PostgresStorage::connect("postgres://postgres@127.0.0.1:5432/shop")
+    ///     .await?
+    ///     .with_event_log(true);
+    /// storage.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_event_log(mut self, on: bool) -> Self {
+        self.event_log = on;
+        self
+    }
+
+    /// The event a write of `cart` logs, when the event log is on.
+    fn logged<'a>(&'a self, cart: &'a CartContents) -> Option<Logged<'a>> {
+        self.event_log.then(|| Logged {
+            events: &self.events,
+            write_id: cart.write_ids().last().map(|id| &**id),
+        })
     }
 
     /// Serializes the writers of one cart with `SELECT ... FOR UPDATE` instead of retrying on
@@ -190,7 +239,8 @@ impl PostgresStorage {
         &self.table
     }
 
-    /// Applies `migrations/` (creates the `carts` table, its indexes and its `log` column);
+    /// Applies `migrations/` (creates the `carts` table, its indexes and its `log` column, and the
+    /// event log's tables `carts_events` and `carts_event_cursors`);
     /// already applied migrations are skipped, so it can run at every start.
     ///
     /// The applied migrations are recorded in a table of this crate's own,
@@ -206,8 +256,8 @@ impl PostgresStorage {
     /// in `_sqlx_migrations`, migrates too (the bundled files do nothing on a schema they already
     /// made). Those old rows stay where they are, so the app's own sqlx migrator still finds
     /// versions it does not know: delete them once the app has migrations of its own
-    /// (`DELETE FROM _sqlx_migrations WHERE version IN (20261128000000, 20261201000000)`), or
-    /// run it with `set_ignore_missing(true)`.
+    /// (`DELETE FROM _sqlx_migrations WHERE version IN (20261128000000, 20261201000000,
+    /// 20261203000000)`), or run it with `set_ignore_missing(true)`.
     ///
     /// Always works on `carts`, whatever [`PostgresStorage::with_table`] was given.
     ///
@@ -217,6 +267,27 @@ impl PostgresStorage {
     /// contents than the bundled file.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         migrate::migrate(&self.pool).await
+    }
+}
+
+/// Reads the outbox table [`PostgresStorage::with_event_log`] writes (whether or not this storage
+/// writes it itself); see `events.rs` for why no late commit is skipped.
+#[async_trait]
+impl EventLog for PostgresStorage {
+    async fn read_events(
+        &self,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StorageError> {
+        events::read(&self.pool, &self.events, &self.cursors, consumer, max).await
+    }
+
+    async fn ack_events(&self, consumer: &str, events: &[LoggedEvent]) -> Result<(), StorageError> {
+        events::ack(&self.pool, &self.cursors, consumer, events).await
+    }
+
+    async fn prune_events(&self, retention: &EventRetention) -> Result<u64, StorageError> {
+        events::prune(&self.pool, &self.events, retention).await
     }
 }
 
@@ -250,7 +321,8 @@ impl CartStorage for PostgresStorage {
         expected: Option<u64>,
     ) -> Result<u64, StorageError> {
         let columns = to_columns(key, cart)?;
-        match write(&self.pool, &self.table, key, columns, expected).await? {
+        let logged = self.logged(cart);
+        match write(&self.pool, &self.table, key, columns, expected, logged).await? {
             Some(version) => Ok(version),
             None => Err(StorageError::Conflict {
                 key: key.clone(),
@@ -261,32 +333,13 @@ impl CartStorage for PostgresStorage {
     }
 
     async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {
-        let sql = format!(
-            "DELETE FROM {} WHERE identifier = $1 AND instance = $2",
-            self.table
-        );
-        let result = sqlx::query(&sql)
-            .bind(key.identifier())
-            .bind(key.instance())
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        Ok(result.rows_affected() > 0)
+        let events = self.event_log.then_some(&*self.events);
+        rows::delete(&self.pool, &self.table, key, None, events).await
     }
 
     async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
-        let sql = format!(
-            "DELETE FROM {} WHERE identifier = $1 AND instance = $2 AND version = $3",
-            self.table
-        );
-        let result = sqlx::query(&sql)
-            .bind(key.identifier())
-            .bind(key.instance())
-            .bind(version as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        Ok(result.rows_affected() > 0)
+        let events = self.event_log.then_some(&*self.events);
+        rows::delete(&self.pool, &self.table, key, Some(version), events).await
     }
 
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {

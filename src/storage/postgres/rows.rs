@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::cart::CartContents;
 use std::sync::Arc;
 
-use crate::storage::{CartKey, ParsedDocuments, StorageError, Versioned};
+use crate::storage::{CartKey, LoggedEventKind, ParsedDocuments, StorageError, Versioned, identifier_tag};
 
 pub(super) const DRIVER: &str = "postgres";
 
@@ -143,20 +143,43 @@ where
     Ok(version.map(|v| v as u64))
 }
 
+/// The event a write logs: the outbox table, and the write's id.
+#[derive(Clone, Copy)]
+pub(super) struct Logged<'a> {
+    pub(super) events: &'a str,
+    pub(super) write_id: Option<&'a str>,
+}
+
+/// `logged AS (INSERT ...)`: one event row per row of the CTE `source` (which returns the
+/// cart's `version`), with the identifier tag, the identifier hash and the write id bound at
+/// `$first`, `$first + 1` and `$first + 2`, and the instance at `$2`. Written in the statement
+/// that changes the cart, so the change and its event commit together.
+fn logged_cte(events: &str, source: &str, kind: LoggedEventKind, first: usize) -> String {
+    let code = kind.code();
+    format!(
+        "logged AS (INSERT INTO {events} (event_id, kind, identifier_hash, instance, version, write_id) \
+         SELECT ${first}::text || ':' || $2::text || ':' || version || ':{code}', '{code}', \
+         ${}::text, $2, version, ${}::text FROM {source})",
+        first + 1,
+        first + 2
+    )
+}
+
 /// The compare-and-set write, on a pool or inside a transaction, with the write log in the same
-/// statement. `Ok(None)`: the expected version did not match. A new cart starts at the database
-/// clock ([`CLOCK_VERSION`]).
+/// statement, and with the event log's row when `log` names one. `Ok(None)`: the expected version
+/// did not match. A new cart starts at the database clock ([`CLOCK_VERSION`]).
 pub(super) async fn write<'e, E>(
     executor: E,
     table: &str,
     key: &CartKey,
     columns: Columns,
     expected: Option<u64>,
+    log: Option<Logged<'_>>,
 ) -> Result<Option<u64>, StorageError>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
-    let query = match expected {
+    let mut query = match expected {
         Some(_) => format!(
             "UPDATE {table} SET items = $3, conditions = $4, metadata = $5, settings = $6, \
              log = $7, version = version + 1, updated_at = now() \
@@ -168,6 +191,16 @@ where
              ON CONFLICT (identifier, instance) DO NOTHING RETURNING version"
         ),
     };
+    if let Some(log) = log {
+        let (kind, first) = match expected {
+            Some(_) => (LoggedEventKind::Updated, 9),
+            None => (LoggedEventKind::Created, 8),
+        };
+        query = format!(
+            "WITH saved AS ({query}), {} SELECT version FROM saved",
+            logged_cte(log.events, "saved", kind, first)
+        );
+    }
     let mut statement = sqlx::query_scalar::<_, i64>(&query)
         .bind(key.identifier())
         .bind(key.instance())
@@ -179,9 +212,62 @@ where
     if let Some(expected) = expected {
         statement = statement.bind(expected as i64);
     }
+    if let Some(log) = log {
+        statement = statement
+            .bind(identifier_tag(key))
+            .bind(key.identifier_hash())
+            .bind(log.write_id.map(str::to_owned));
+    }
     let version = statement
         .fetch_optional(executor)
         .await
         .map_err(storage_error)?;
     Ok(version.map(|v| v as u64))
+}
+
+/// Deletes a cart (only at `version`, when given), logging the delete in the same statement
+/// when `events` names the outbox table. `true` when a cart went.
+pub(super) async fn delete<'e, E>(
+    executor: E,
+    table: &str,
+    key: &CartKey,
+    version: Option<u64>,
+    events: Option<&str>,
+) -> Result<bool, StorageError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let at = if version.is_some() {
+        " AND version = $3"
+    } else {
+        ""
+    };
+    let delete = format!("DELETE FROM {table} WHERE identifier = $1 AND instance = $2{at}");
+    let query = match events {
+        None => format!("WITH gone AS ({delete} RETURNING 1) SELECT count(*) FROM gone"),
+        Some(events) => {
+            let first = if version.is_some() { 4 } else { 3 };
+            format!(
+                "WITH gone AS ({delete} RETURNING version), {} SELECT count(*) FROM gone",
+                logged_cte(events, "gone", LoggedEventKind::Deleted, first)
+            )
+        }
+    };
+    let mut statement = sqlx::query_scalar::<_, i64>(&query)
+        .bind(key.identifier())
+        .bind(key.instance());
+    if let Some(version) = version {
+        statement = statement.bind(version as i64);
+    }
+    if events.is_some() {
+        statement = statement
+            .bind(identifier_tag(key))
+            .bind(key.identifier_hash())
+            .bind(None::<String>);
+    }
+    let deleted = statement
+        .fetch_one(executor)
+        .await
+        .map_err(storage_error)?;
+    Ok(deleted > 0)
 }

@@ -11,6 +11,8 @@
 -- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds.
 -- A cart being moved to another slot (field `m`, see move_out.lua) is frozen: the save answers
 -- {2, version, target} and the caller finishes the move before it tries again.
+-- With the event log on (see log_event.lua): KEYS[3] and ARGV[6..9]; only a write that
+-- happened logs, after it happened.
 -- Returns {1, new version} on success, {0, current version or -1} on a conflict.
 
 local stored = redis.call('HMGET', KEYS[1], 'v', 'm')
@@ -32,4 +34,5 @@ redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2], 't', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+log_event(current and 'u' or 'c', version, 6)
 return {1, tonumber(version)}
