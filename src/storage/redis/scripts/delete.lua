@@ -5,6 +5,8 @@
 -- cart logs it, at the version the cart had.
 -- Returns 1 if the cart existed, else 0.
 
+local refused = check_event_stream()
+if refused then return refused end
 local version = redis.call('HGET', KEYS[1], 'v')
 local deleted = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])

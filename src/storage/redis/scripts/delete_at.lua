@@ -8,6 +8,8 @@
 -- cart logs it.
 -- Returns 1 if the cart was deleted, else 0.
 
+local refused = check_event_stream()
+if refused then return refused end
 local current = redis.call('HGET', KEYS[1], 'v')
 if current and current ~= ARGV[1] then return 0 end
 redis.call('SREM', KEYS[2], ARGV[2])

@@ -3,6 +3,17 @@
 -- write id (empty for none). log_event appends one entry there, in the script that makes the
 -- change, so the change and its event commit together; a script without KEYS[3] logs nothing.
 -- The entry id is Redis's (`*`): increasing within the stream, the consumers' cursor.
+-- Redis does not roll a script back when a command fails, so the stream is checked before the
+-- script writes anything: a key of another type there fails the whole change, not just its event.
+local function check_event_stream()
+  if not KEYS[3] then return nil end
+  local kind = redis.call('TYPE', KEYS[3])['ok']
+  if kind ~= 'stream' and kind ~= 'none' then
+    return redis.error_reply('the event stream ' .. KEYS[3] .. ' holds a ' .. kind)
+  end
+  return nil
+end
+
 local function log_event(kind, version, first)
   if not KEYS[3] then return end
   local now = redis.call('TIME')

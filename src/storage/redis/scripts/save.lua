@@ -15,6 +15,8 @@
 -- happened logs, after it happened.
 -- Returns {1, new version} on success, {0, current version or -1} on a conflict.
 
+local refused = check_event_stream()
+if refused then return refused end
 local stored = redis.call('HMGET', KEYS[1], 'v', 'm')
 local current = stored[1]
 if stored[2] then return {2, tonumber(current), stored[2]} end
