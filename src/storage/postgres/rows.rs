@@ -13,7 +13,9 @@ use time::OffsetDateTime;
 use crate::cart::CartContents;
 use std::sync::Arc;
 
-use crate::storage::{CartKey, LoggedEventKind, ParsedDocuments, StorageError, Versioned, identifier_tag};
+use crate::storage::{
+    CartKey, LoggedEventKind, ParsedDocuments, StorageError, Versioned, identifier_tag,
+};
 
 pub(super) const DRIVER: &str = "postgres";
 
@@ -265,9 +267,6 @@ where
             .bind(key.identifier_hash())
             .bind(None::<String>);
     }
-    let deleted = statement
-        .fetch_one(executor)
-        .await
-        .map_err(storage_error)?;
+    let deleted = statement.fetch_one(executor).await.map_err(storage_error)?;
     Ok(deleted > 0)
 }

@@ -65,7 +65,11 @@ fn malformed(message: String) -> StorageError {
 }
 
 /// Every event stream under the prefix.
-async fn streams(client: &Client, keys: &Keys, known: &Streams) -> Result<Vec<String>, StorageError> {
+async fn streams(
+    client: &Client,
+    keys: &Keys,
+    known: &Streams,
+) -> Result<Vec<String>, StorageError> {
     if !client.clustered() {
         return Ok(vec![keys.events("", false)]);
     }
@@ -163,7 +167,9 @@ pub(super) async fn read(
 /// One `XRANGE` entry: `[id, [field, value, ...]]`.
 fn parse_entry(stream: &str, entry: Value) -> Result<LoggedEvent, StorageError> {
     let Value::Array(mut parts) = entry else {
-        return Err(malformed(format!("a stream entry of {stream} is not an array")));
+        return Err(malformed(format!(
+            "a stream entry of {stream} is not an array"
+        )));
     };
     let (Some(fields), Some(id)) = (parts.pop(), parts.pop()) else {
         return Err(malformed(format!("a short stream entry in {stream}")));
@@ -184,7 +190,11 @@ fn parse_entry(stream: &str, entry: Value) -> Result<LoggedEvent, StorageError> 
         .and_then(|code| LoggedEventKind::from_code(&code))
         .ok_or_else(bad)?;
     let version = map.get("v").and_then(as_i64).ok_or_else(bad)? as u64;
-    let at = map.get("t").and_then(as_i64).map(from_micros).ok_or_else(bad)?;
+    let at = map
+        .get("t")
+        .and_then(as_i64)
+        .map(from_micros)
+        .ok_or_else(bad)?;
     Ok(LoggedEvent::new(
         text("id").ok_or_else(bad)?,
         kind,

@@ -341,7 +341,15 @@ impl EventLog for RedisStorage {
         check_consumer(DRIVER, consumer)?;
         let start = self.turn.fetch_add(1, Ordering::Relaxed);
         let store = &self.store;
-        events::read(&store.client, &store.keys, &self.streams, consumer, max, start).await
+        events::read(
+            &store.client,
+            &store.keys,
+            &self.streams,
+            consumer,
+            max,
+            start,
+        )
+        .await
     }
 
     async fn ack_events(&self, consumer: &str, events: &[LoggedEvent]) -> Result<(), StorageError> {

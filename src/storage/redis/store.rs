@@ -52,7 +52,14 @@ impl Store {
         mut args: Vec<String>,
     ) -> (Vec<String>, Vec<String>) {
         if self.event_log {
-            events::declare(&self.client, &self.keys, key, write_id, &mut keys, &mut args);
+            events::declare(
+                &self.client,
+                &self.keys,
+                key,
+                write_id,
+                &mut keys,
+                &mut args,
+            );
         }
         (keys, args)
     }
@@ -344,14 +351,7 @@ impl Store {
         cursor: Option<String>,
         batch: usize,
     ) -> Result<ScanPage, StorageError> {
-        let page = scan::page(
-            &self.client,
-            &self.keys.scan_pattern(),
-            None,
-            cursor,
-            batch,
-        )
-        .await?;
+        let page = scan::page(&self.client, &self.keys.scan_pattern(), None, cursor, batch).await?;
         let mut found: Vec<CartKey> = page
             .keys
             .iter()
