@@ -816,3 +816,18 @@ async fn two_shops_and_a_worker_on_redis() {
     ]);
     shops_and_worker(envs, &audit).await;
 }
+
+/// The same on a Redis Cluster: the carts' events land in the streams of their slots, and the
+/// worker reads them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_shops_and_a_worker_on_redis_cluster() {
+    let audit: RedisStorage = cluster::fresh_storage().await;
+    let mut envs = cookie_envs();
+    envs.extend([
+        ("CART_STORAGE".to_owned(), "cache".to_owned()),
+        ("REDIS_URL".to_owned(), cluster::url()),
+        ("CART_CACHE_PREFIX".to_owned(), audit.prefix().to_owned()),
+        ("CART_CACHE_TTL".to_owned(), "3600".to_owned()),
+    ]);
+    shops_and_worker(envs, &audit).await;
+}
