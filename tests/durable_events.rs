@@ -23,16 +23,32 @@ use common::{cluster, guest_key, pg, redis};
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::CustomCommand;
 
-/// Every event the log holds for a consumer nobody used, read in pages of `page` and acknowledged.
-async fn everything(log: &dyn EventLog, page: usize) -> Vec<LoggedEvent> {
+/// Every event the log holds for a consumer nobody used, read in pages of `page` and
+/// acknowledged, waiting (bounded) until there are `expected`: Postgres hands out an event once
+/// every transaction older than its own has ended, and other tests' transactions run beside.
+async fn everything(log: &dyn EventLog, page: usize, expected: usize) -> Vec<LoggedEvent> {
     let consumer = format!("audit-{}", uuid::Uuid::new_v4().simple());
+    read_all(log, &consumer, page, expected).await
+}
+
+async fn read_all(
+    log: &dyn EventLog,
+    consumer: &str,
+    page: usize,
+    expected: usize,
+) -> Vec<LoggedEvent> {
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut all = Vec::new();
     loop {
-        let events = log.read_events(&consumer, page).await.unwrap();
+        let events = log.read_events(consumer, page).await.unwrap();
         if events.is_empty() {
-            return all;
+            if all.len() >= expected || Instant::now() > deadline {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         }
-        log.ack_events(&consumer, &events).await.unwrap();
+        log.ack_events(consumer, &events).await.unwrap();
         all.extend(events);
     }
 }
@@ -87,7 +103,7 @@ async fn logs_exactly_the_committed_changes<S: CartStorage + EventLog>(storage: 
     assert!(storage.delete_at(&key, v3).await.unwrap());
     assert!(!storage.delete(&key).await.unwrap(), "already gone");
 
-    let events = everything(&storage, 2).await;
+    let events = everything(&storage, 2, 4).await;
     assert_eq!(
         summary(&events),
         [
@@ -107,7 +123,7 @@ async fn logs_exactly_the_committed_changes<S: CartStorage + EventLog>(storage: 
     let ids: HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids.len(), events.len(), "ids are unique");
     // Read again from the start by another consumer: the same ids.
-    let again = everything(&storage, 100).await;
+    let again = everything(&storage, 100, 4).await;
     assert_eq!(
         again.iter().map(|e| &e.id).collect::<Vec<_>>(),
         events.iter().map(|e| &e.id).collect::<Vec<_>>()
@@ -151,8 +167,8 @@ async fn without_the_event_log_nothing_is_logged() {
         let version = storage.save(&key, &cart_with("w"), None).await.unwrap();
         assert!(storage.delete_at(&key, version).await.unwrap());
     }
-    assert!(everything(&postgres, 10).await.is_empty());
-    assert!(everything(&redis, 10).await.is_empty());
+    assert!(everything(&postgres, 10, 0).await.is_empty());
+    assert!(everything(&redis, 10, 0).await.is_empty());
 }
 
 /// 16 writers through two storages (two servers) on one cart, with real conflicts: the versions
@@ -195,7 +211,7 @@ where
         committed.extend(task.await.unwrap());
     }
     assert_eq!(committed.len(), 160, "every answered version is distinct");
-    let events = everything(&first, 37).await;
+    let events = everything(&first, 37, 160).await;
     let logged: BTreeSet<u64> = events.iter().map(|e| e.version).collect();
     assert_eq!(events.len(), 160, "one event per commit, no more");
     assert_eq!(logged, committed);
@@ -264,7 +280,7 @@ async fn postgres_failed_writes_log_nothing() {
     assert!(without_log.is_err() && lost_create.is_err() && lost_delete.is_err());
     assert_eq!(storage.load(&key).await.unwrap().unwrap().version, v1);
 
-    let events = everything(&storage, 10).await;
+    let events = everything(&storage, 10, 1).await;
     assert_eq!(
         summary(&events),
         [(LoggedEventKind::Created, v1, Some("w1".to_owned()))]
@@ -294,7 +310,7 @@ async fn redis_failed_writes_log_nothing() {
     assert!(refused.is_err() && refused_new.is_err() && refused_delete.is_err());
     assert_eq!(storage.load(&key).await.unwrap().unwrap().version, v1);
 
-    let events = everything(&storage, 10).await;
+    let events = everything(&storage, 10, 1).await;
     assert_eq!(
         summary(&events),
         [(LoggedEventKind::Created, v1, Some("w1".to_owned()))]
@@ -313,6 +329,8 @@ async fn consumers_resume_from_their_cursor<S: CartStorage + EventLog>(first: S,
                 .unwrap(),
         );
     }
+    // Once all ten are there to read (see `everything`).
+    assert_eq!(everything(&first, 10, 10).await.len(), 10);
     let consumer = format!("worker-{}", uuid::Uuid::new_v4().simple());
     let read = first.read_events(&consumer, 6).await.unwrap();
     assert_eq!(read.len(), 6);
@@ -323,7 +341,7 @@ async fn consumers_resume_from_their_cursor<S: CartStorage + EventLog>(first: S,
     // An older acknowledgement never moves the cursor back.
     first.ack_events(&consumer, &read[..1]).await.unwrap();
 
-    let rest = everything_as(&restarted, &consumer).await;
+    let rest = read_all(&restarted, &consumer, 3, 6).await;
     let seen: Vec<&str> = read[..4]
         .iter()
         .chain(&rest)
@@ -340,18 +358,6 @@ async fn consumers_resume_from_their_cursor<S: CartStorage + EventLog>(first: S,
             .unwrap()
             .is_empty()
     );
-}
-
-async fn everything_as(log: &dyn EventLog, consumer: &str) -> Vec<LoggedEvent> {
-    let mut all = Vec::new();
-    loop {
-        let events = log.read_events(consumer, 3).await.unwrap();
-        if events.is_empty() {
-            return all;
-        }
-        log.ack_events(consumer, &events).await.unwrap();
-        all.extend(events);
-    }
 }
 
 #[tokio::test]
@@ -388,7 +394,7 @@ async fn redis_cluster_reads_the_events_of_every_slot() {
     let consumer = "cluster-worker";
     let half = restarted.read_events(consumer, 12).await.unwrap();
     restarted.ack_events(consumer, &half).await.unwrap();
-    let rest = everything_as(&cluster::second_storage(&first).await, consumer).await;
+    let rest = read_all(&cluster::second_storage(&first).await, consumer, 3, 12).await;
     let logged: BTreeMap<String, u64> = half
         .iter()
         .chain(&rest)
@@ -471,7 +477,7 @@ async fn retention_prunes_by_age_and_count(log: &dyn EventLog, versions: &[u64])
     let hour = EventRetention::new().with_max_age(Duration::from_secs(3600));
     assert_eq!(log.prune_events(&hour).await.unwrap(), 1);
     assert_eq!(log.prune_events(&hour).await.unwrap(), 0);
-    let kept: Vec<u64> = everything(log, 10)
+    let kept: Vec<u64> = everything(log, 10, 4)
         .await
         .iter()
         .map(|e| e.version)
@@ -479,7 +485,7 @@ async fn retention_prunes_by_age_and_count(log: &dyn EventLog, versions: &[u64])
     assert_eq!(kept, versions[1..]);
     let two = EventRetention::new().with_max_count(2);
     assert_eq!(log.prune_events(&two).await.unwrap(), 2);
-    let kept: Vec<u64> = everything(log, 10)
+    let kept: Vec<u64> = everything(log, 10, 2)
         .await
         .iter()
         .map(|e| e.version)
@@ -746,7 +752,7 @@ async fn shops_and_worker(envs: Vec<(String, String)>, audit: &dyn EventLog) {
         .collect::<HashSet<_>>();
     assert_eq!(created.len(), CARTS, "one creation per cart");
     // The log itself, read by another consumer, holds the same and nothing more.
-    let logged: BTreeSet<(String, u64)> = everything(audit, 250)
+    let logged: BTreeSet<(String, u64)> = everything(audit, 250, committed.len())
         .await
         .into_iter()
         .map(|e| (e.identifier_hash, e.version))

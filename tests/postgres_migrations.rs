@@ -187,6 +187,8 @@ async fn the_apps_migrations_run_before_and_after_ours() {
                 "_sqlx_migrations",
                 "axum_cart_migrations",
                 "carts",
+                "carts_event_cursors",
+                "carts_events",
                 "orders",
                 "products"
             ]
@@ -241,7 +243,8 @@ async fn a_second_run_applies_nothing() {
                 .collect::<Vec<_>>(),
             [
                 (OUR_VERSIONS[0], "create carts"),
-                (OUR_VERSIONS[1], "add write log")
+                (OUR_VERSIONS[1], "add write log"),
+                (OUR_VERSIONS[2], "create cart events")
             ]
         );
         // The first migration creates this index: a run that executed it again would bring it
@@ -313,14 +316,22 @@ async fn processes_starting_at_once_apply_each_migration_once() {
             versions(&app_pool, "axum_cart_migrations").await,
             OUR_VERSIONS
         );
-        // One run applied both, in one transaction.
+        // One run applied them all, in one transaction.
         let runs: i64 =
             sqlx::query_scalar("SELECT count(DISTINCT applied_at) FROM axum_cart_migrations")
                 .fetch_one(&app_pool)
                 .await
                 .unwrap();
         assert_eq!(runs, 1);
-        assert_eq!(tables(&app_pool).await, ["axum_cart_migrations", "carts"]);
+        assert_eq!(
+            tables(&app_pool).await,
+            [
+                "axum_cart_migrations",
+                "carts",
+                "carts_event_cursors",
+                "carts_events"
+            ]
+        );
     })
     .await;
 }
