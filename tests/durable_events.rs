@@ -443,20 +443,16 @@ async fn redis_retention_prunes_by_age_and_count() {
             vec![
                 stream.as_str(),
                 "1000-1",
-                "id",
-                "old:default:1:c",
                 "k",
                 "c",
                 "h",
-                "old",
+                "0123456789abcdef",
                 "i",
                 "default",
                 "v",
                 "1",
                 "w",
                 "",
-                "t",
-                "1000000",
             ],
         )
         .await

@@ -243,6 +243,12 @@ pub(crate) fn identifier_tag(key: &CartKey) -> String {
     format!("{:016x}", hasher.finish())
 }
 
+/// An event's id: `<identifier tag>:<instance>:<version>:<c|u|d>` (the Postgres driver builds the
+/// same in SQL).
+pub(crate) fn event_id(tag: &str, instance: &str, version: u64, kind: LoggedEventKind) -> String {
+    format!("{tag}:{instance}:{version}:{}", kind.code())
+}
+
 /// Checks a consumer name (it becomes part of a Redis key or a primary key).
 pub(crate) fn check_consumer(driver: &'static str, consumer: &str) -> Result<(), StorageError> {
     if consumer.is_empty() || consumer.len() > 200 || consumer.chars().any(char::is_control) {

@@ -42,7 +42,7 @@ pub use dual_write::DualWriteStorage;
 pub use error::{ConflictInfo, ModifyError, StorageError};
 pub use event_log::{EventLog, EventRetention, LoggedEvent, LoggedEventKind};
 #[cfg(any(feature = "redis", feature = "postgres"))]
-pub(crate) use event_log::{Position, check_consumer, from_micros, identifier_tag};
+pub(crate) use event_log::{Position, check_consumer, event_id, from_micros, identifier_tag};
 pub use key::{CartKey, DEFAULT_INSTANCE};
 pub(crate) use key::{identifier_hash, instance_text, is_plain_table_name};
 pub use memory::MemoryStorage;

@@ -22,8 +22,8 @@ use super::client::{Client, DRIVER, as_i64, as_string, slot};
 use super::keys::Keys;
 use super::scan;
 use crate::storage::{
-    CartKey, EventRetention, LoggedEvent, LoggedEventKind, Position, StorageError, from_micros,
-    identifier_tag,
+    CartKey, EventRetention, LoggedEvent, LoggedEventKind, Position, StorageError, event_id,
+    from_micros, identifier_tag,
 };
 
 /// How long a cluster's list of streams is used before the primaries are scanned again.
@@ -36,7 +36,7 @@ pub(super) struct Streams {
 }
 
 /// Declares the cart's event stream as `KEYS[3]` of a writing script and appends the arguments
-/// `log_event.lua` reads: the identifier tag, the identifier hash, the instance and the write id.
+/// `log_event.lua` reads: the identifier tag, the instance and the write id.
 pub(super) fn declare(
     client: &Client,
     keys: &Keys,
@@ -47,11 +47,8 @@ pub(super) fn declare(
 ) {
     let stream = keys.events(&script_keys[0], client.clustered());
     script_keys.push(stream);
-    let tag = identifier_tag(key);
-    let hash = key.identifier_hash();
     args.extend([
-        tag,
-        hash,
+        identifier_tag(key),
         key.instance().to_owned(),
         write_id.unwrap_or_default().to_owned(),
     ]);
@@ -190,16 +187,15 @@ fn parse_entry(stream: &str, entry: Value) -> Result<LoggedEvent, StorageError> 
         .and_then(|code| LoggedEventKind::from_code(&code))
         .ok_or_else(bad)?;
     let version = map.get("v").and_then(as_i64).ok_or_else(bad)? as u64;
-    let at = map
-        .get("t")
-        .and_then(as_i64)
-        .map(from_micros)
-        .ok_or_else(bad)?;
+    let tag = text("h").filter(|tag| tag.len() == 16).ok_or_else(bad)?;
+    let instance = text("i").ok_or_else(bad)?;
+    // The entry id's first part is Redis's clock, in milliseconds, when the event was written.
+    let at = from_micros(offset.0.min(i64::MAX as u64 / 1000) as i64 * 1000);
     Ok(LoggedEvent::new(
-        text("id").ok_or_else(bad)?,
+        event_id(&tag, &instance, version, kind),
         kind,
-        text("h").ok_or_else(bad)?,
-        text("i").ok_or_else(bad)?,
+        tag[..10].to_owned(),
+        instance,
         version,
         text("w").filter(|w| !w.is_empty()),
         at,

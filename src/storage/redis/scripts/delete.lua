@@ -1,7 +1,7 @@
 -- Deletes one cart and removes it from its identifier's instance set.
 -- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
 -- ARGV[1]: the encoded instance.
--- With the event log on (see log_event.lua): KEYS[3] and ARGV[2..5]; a delete that removed a
+-- With the event log on (see log_event.lua): KEYS[3] and ARGV[2..4]; a delete that removed a
 -- cart logs it, at the version the cart had.
 -- Returns 1 if the cart existed, else 0.
 

@@ -4,7 +4,7 @@
 -- version keeps its instance.
 -- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
 -- ARGV[1]: the version to delete; ARGV[2]: the encoded instance.
--- With the event log on (see log_event.lua): KEYS[3] and ARGV[3..6]; a delete that removed the
+-- With the event log on (see log_event.lua): KEYS[3] and ARGV[3..5]; a delete that removed the
 -- cart logs it.
 -- Returns 1 if the cart was deleted, else 0.
 

@@ -1,8 +1,10 @@
--- With the event log on, a writing script is given its cart's event stream as KEYS[3] and four
--- more arguments from ARGV[first]: the identifier's tag, the identifier hash, the instance and the
--- write id (empty for none). log_event appends one entry there, in the script that makes the
--- change, so the change and its event commit together; a script without KEYS[3] logs nothing.
--- The entry id is Redis's (`*`): increasing within the stream, the consumers' cursor.
+-- With the event log on, a writing script is given its cart's event stream as KEYS[3] and three
+-- more arguments from ARGV[first]: the identifier's tag, the instance and the write id (empty for
+-- none). log_event appends one entry there, in the script that makes the change, so the change
+-- and its event commit together; a script without KEYS[3] logs nothing. The entry id is Redis's
+-- (`*`): increasing within the stream, it is the consumers' cursor and the event's time (ms).
+-- The event's id is put together by the reader from these fields: nothing more to store.
+
 -- Redis does not roll a script back when a command fails, so the stream is checked before the
 -- script writes anything: a key of another type there fails the whole change, not just its event.
 local function check_event_stream()
@@ -16,10 +18,7 @@ end
 
 local function log_event(kind, version, first)
   if not KEYS[3] then return end
-  local now = redis.call('TIME')
-  redis.call('XADD', KEYS[3], '*',
-    'id', ARGV[first] .. ':' .. ARGV[first + 2] .. ':' .. version .. ':' .. kind,
-    'k', kind, 'h', ARGV[first + 1], 'i', ARGV[first + 2], 'v', version,
-    'w', ARGV[first + 3] or '', 't', now[1] .. string.format('%06d', tonumber(now[2])))
+  redis.call('XADD', KEYS[3], '*', 'k', kind, 'h', ARGV[first], 'i', ARGV[first + 1],
+    'v', version, 'w', ARGV[first + 2] or '')
 end
 

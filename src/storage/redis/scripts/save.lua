@@ -11,7 +11,7 @@
 -- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds.
 -- A cart being moved to another slot (field `m`, see move_out.lua) is frozen: the save answers
 -- {2, version, target} and the caller finishes the move before it tries again.
--- With the event log on (see log_event.lua): KEYS[3] and ARGV[6..9]; only a write that
+-- With the event log on (see log_event.lua): KEYS[3] and ARGV[6..8]; only a write that
 -- happened logs, after it happened.
 -- Returns {1, new version} on success, {0, current version or -1} on a conflict.
 
