@@ -9,7 +9,8 @@
 # (./scripts/test --services-only starts both); psql and redis-cli count the events written.
 #
 # Servers alternate which goes first between rounds, so drift on a shared machine hits both
-# alike; ratios are medians of the rounds. Exit status: 1 when any run had a non-2xx answer or a
+# alike; the goal is on the median of the rounds' on/off ratios (the ratio of the medians is
+# printed too). Exit status: 1 when any run had a non-2xx answer or a
 # socket error, or the log-on server logged nothing; 3 when a ratio missed its goal (>= 0.9);
 # 0 otherwise. The report goes to bench/results/events.md.
 set -euo pipefail
@@ -137,13 +138,14 @@ missed = 0
 for name in ("cache_add", "database_add"):
     on = statistics.median(r[0] for r in runs[(name, "on")])
     off = statistics.median(r[0] for r in runs[(name, "off")])
-    # Per round too: each on/off pair ran back to back.
+    # Each round ran its on and off runs back to back: the median of those paired ratios is the
+    # figure a drifting shared machine disturbs least, and the one the goal is on.
     pairs = [a[0] / b[0] for a, b in zip(runs[(name, "on")], runs[(name, "off")])]
-    ratio = on / off
-    missed += ratio < 0.9
-    print(f"- {name}: event log on / off **{ratio:.3f}** (goal >= 0.9) "
-          f"{'met' if ratio >= 0.9 else 'MISSED'}; per round "
-          + " / ".join(f"{p:.2f}" for p in pairs))
+    paired = statistics.median(pairs)
+    missed += paired < 0.9
+    print(f"- {name}: event log on / off **{paired:.3f}** (median of the rounds' ratios; goal "
+          f">= 0.9) {'met' if paired >= 0.9 else 'MISSED'}; ratio of the medians {on / off:.3f}; "
+          "per round " + " / ".join(f"{p:.2f}" for p in pairs))
 print(f"- events logged by the log-on server during the run: {pg_events} (Postgres), "
       f"{redis_events} (Redis)")
 if bad:
