@@ -175,6 +175,85 @@ fn expire_event_keys(prefix: &str) {
     }
 }
 
+/// A move between identifiers logs the source `deleted` and the target `created` or `updated`; a
+/// move onto itself `updated`; `forget` each instance `deleted`; a move of nothing nothing.
+async fn moves_and_forgets_are_logged<S: CartStorage + EventLog>(storage: S) {
+    use LoggedEventKind::{Created, Deleted, Updated};
+    let (from, to) = (guest_key(), guest_key());
+    let moved_version = storage.save(&from, &cart_with("w1"), None).await.unwrap();
+    let replaced = storage.save(&to, &cart_with("w2"), None).await.unwrap();
+    let (f, t) = (from.identifier(), to.identifier());
+    assert!(storage.swap_identifier(f, t, "default").await.unwrap());
+    assert!(
+        !storage.swap_identifier(f, t, "default").await.unwrap(),
+        "nothing left"
+    );
+    let moved = storage.load(&to).await.unwrap().unwrap().version;
+    assert!(storage.swap_identifier(t, t, "default").await.unwrap());
+    let bumped = storage.load(&to).await.unwrap().unwrap().version;
+    let owner = guest_key();
+    let a = CartKey::new(owner.identifier(), "a");
+    let b = CartKey::new(owner.identifier(), "b");
+    let va = storage.save(&a, &cart_with("wa"), None).await.unwrap();
+    let vb = storage.save(&b, &cart_with("wb"), None).await.unwrap();
+    assert_eq!(storage.forget(owner.identifier()).await.unwrap(), 2);
+
+    let logged: BTreeSet<(String, String, String, u64)> = everything(&storage, 4, 9)
+        .await
+        .into_iter()
+        .map(|e| {
+            (
+                format!("{:?}", e.kind),
+                e.identifier_hash,
+                e.instance,
+                e.version,
+            )
+        })
+        .collect();
+    let event = |kind: LoggedEventKind, key: &CartKey, version| {
+        (
+            format!("{kind:?}"),
+            key.identifier_hash(),
+            key.instance().to_owned(),
+            version,
+        )
+    };
+    let expected: BTreeSet<_> = [
+        event(Created, &from, moved_version),
+        event(Created, &to, replaced),
+        event(Deleted, &from, moved_version),
+        event(Updated, &to, moved),
+        event(Updated, &to, bumped),
+        event(Created, &a, va),
+        event(Created, &b, vb),
+        event(Deleted, &a, va),
+        event(Deleted, &b, vb),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(logged, expected);
+}
+
+#[tokio::test]
+async fn postgres_moves_and_forgets_are_logged() {
+    moves_and_forgets_are_logged(pg::fresh_storage().await.with_event_log(true)).await;
+}
+
+#[tokio::test]
+async fn redis_moves_and_forgets_are_logged() {
+    moves_and_forgets_are_logged(redis::fresh_storage().await.with_event_log(true)).await;
+}
+
+/// On a cluster the two identifiers are in different slots (almost always): the three-step move
+/// logs the target from the target's slot and the source from the source's.
+#[tokio::test]
+async fn redis_cluster_moves_and_forgets_are_logged() {
+    let storage = cluster::fresh_storage().await.with_event_log(true);
+    let prefix = storage.prefix().to_owned();
+    moves_and_forgets_are_logged(storage).await;
+    expire_event_keys(&prefix);
+}
+
 /// Off by default: nothing is logged.
 #[tokio::test]
 async fn without_the_event_log_nothing_is_logged() {

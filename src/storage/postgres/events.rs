@@ -12,13 +12,14 @@
 //! A consumer's cursor is its row of `<table>_event_cursors`: the `(tx, seq)` of the last event
 //! it acknowledged.
 
-use sqlx::Row;
 use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 
 use super::rows::{DRIVER, storage_error};
 use crate::storage::{
-    EventRetention, LoggedEvent, LoggedEventKind, Position, StorageError, check_consumer,
+    CartKey, EventRetention, LoggedEvent, LoggedEventKind, Position, StorageError, check_consumer,
+    event_id, identifier_tag,
 };
 
 fn malformed(message: String) -> StorageError {
@@ -26,6 +27,59 @@ fn malformed(message: String) -> StorageError {
         driver: DRIVER,
         message,
     }
+}
+
+/// Logs one change of `key` inside the caller's transaction (a swap's: its other statements are
+/// not single-row compare-and-sets, so the event goes in as a statement of its own).
+pub(super) async fn log<'e, E>(
+    executor: E,
+    events: &str,
+    key: &CartKey,
+    kind: LoggedEventKind,
+    version: u64,
+) -> Result<(), StorageError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let tag = identifier_tag(key);
+    let sql = format!(
+        "INSERT INTO {events} (event_id, kind, identifier_hash, instance, version) \
+         VALUES ($1, $2, $3, $4, $5)"
+    );
+    sqlx::query(&sql)
+        .bind(event_id(&tag, key.instance(), version, kind))
+        .bind(kind.code())
+        .bind(&tag[..10])
+        .bind(key.instance())
+        .bind(version as i64)
+        .execute(executor)
+        .await
+        .map_err(storage_error)?;
+    Ok(())
+}
+
+/// Deletes every cart of `identifier`, logging each in the same statement. Returns how many.
+pub(super) async fn forget_logged(
+    pool: &PgPool,
+    table: &str,
+    events: &str,
+    identifier: &str,
+) -> Result<usize, StorageError> {
+    let tag = identifier_tag(&CartKey::new(identifier, ""));
+    let sql = format!(
+        "WITH gone AS (DELETE FROM {table} WHERE identifier = $1 RETURNING instance, version), \
+         logged AS (INSERT INTO {events} (event_id, kind, identifier_hash, instance, version) \
+         SELECT $2::text || ':' || instance || ':' || version || ':d', 'd', $3::text, instance, \
+         version FROM gone) SELECT count(*) FROM gone"
+    );
+    let deleted: i64 = sqlx::query_scalar(&sql)
+        .bind(identifier)
+        .bind(&tag)
+        .bind(&tag[..10])
+        .fetch_one(pool)
+        .await
+        .map_err(storage_error)?;
+    Ok(deleted as usize)
 }
 
 pub(super) async fn read(

@@ -360,6 +360,7 @@ impl CartStorage for PostgresStorage {
         to: &str,
         instance: &str,
     ) -> Result<bool, StorageError> {
+        use super::LoggedEventKind::{Created, Deleted, Updated};
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let take = format!(
             "DELETE FROM {} WHERE identifier = $1 AND instance = $2 \
@@ -392,10 +393,10 @@ impl CartStorage for PostgresStorage {
         let above = moved_version.max(replaced.unwrap_or(0)) + 1;
         let insert = format!(
             "INSERT INTO {} (identifier, instance, items, conditions, metadata, settings, log, version, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, GREATEST($8, {CLOCK_VERSION}), $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, GREATEST($8, {CLOCK_VERSION}), $9) RETURNING version",
             self.table
         );
-        let inserted = sqlx::query(&insert)
+        let inserted = sqlx::query_scalar::<_, i64>(&insert)
             .bind(to)
             .bind(instance)
             .bind(moved.try_get::<Value, _>("items").map_err(storage_error)?)
@@ -421,10 +422,10 @@ impl CartStorage for PostgresStorage {
                     .try_get::<OffsetDateTime, _>("created_at")
                     .map_err(storage_error)?,
             )
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await;
-        match inserted {
-            Ok(_) => {}
+        let version = match inserted {
+            Ok(version) => version as u64,
             // A concurrent writer created the target meanwhile: the caller can retry the swap.
             Err(error) if is_unique_violation(&error) => {
                 return Err(StorageError::Conflict {
@@ -434,12 +435,27 @@ impl CartStorage for PostgresStorage {
                 });
             }
             Err(error) => return Err(storage_error(error)),
+        };
+        if self.event_log {
+            let target = CartKey::new(to, instance);
+            if from == to {
+                events::log(&mut *tx, &self.events, &target, Updated, version).await?;
+            } else {
+                let source = CartKey::new(from, instance);
+                let moved = moved_version as u64;
+                events::log(&mut *tx, &self.events, &source, Deleted, moved).await?;
+                let kind = if replaced.is_some() { Updated } else { Created };
+                events::log(&mut *tx, &self.events, &target, kind, version).await?;
+            }
         }
         tx.commit().await.map_err(storage_error)?;
         Ok(true)
     }
 
     async fn forget(&self, identifier: &str) -> Result<usize, StorageError> {
+        if self.event_log {
+            return events::forget_logged(&self.pool, &self.table, &self.events, identifier).await;
+        }
         let sql = format!("DELETE FROM {} WHERE identifier = $1", self.table);
         let result = sqlx::query(&sql)
             .bind(identifier)

@@ -45,8 +45,12 @@ pub(super) fn declare(
     script_keys: &mut Vec<String>,
     args: &mut Vec<String>,
 ) {
-    let stream = keys.events(&script_keys[0], client.clustered());
-    script_keys.push(stream);
+    script_keys.push(keys.events(&keys.cart(key), client.clustered()));
+    event_args(key, write_id, args);
+}
+
+/// The three arguments `log_event.lua` reads for one cart's event.
+pub(super) fn event_args(key: &CartKey, write_id: Option<&str>, args: &mut Vec<String>) {
     args.extend([
         identifier_tag(key),
         key.instance().to_owned(),

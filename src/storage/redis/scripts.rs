@@ -127,7 +127,13 @@ impl Scripts {
                 ),
                 false,
             ),
-            swap: Script::new(include_str!("scripts/swap.lua"), true),
+            swap: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/swap.lua")
+                ),
+                true,
+            ),
             forget: Script::new(
                 concat!(
                     include_str!("scripts/expected_members.lua"),
@@ -137,8 +143,20 @@ impl Scripts {
             ),
             unlock: Script::new(include_str!("scripts/unlock.lua"), false),
             move_out: Script::new(include_str!("scripts/move_out.lua"), true),
-            move_in: Script::new(include_str!("scripts/move_in.lua"), true),
-            move_done: Script::new(include_str!("scripts/move_done.lua"), true),
+            move_in: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/move_in.lua")
+                ),
+                true,
+            ),
+            move_done: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/move_done.lua")
+                ),
+                true,
+            ),
         }
     }
 }

@@ -70,6 +70,7 @@ impl Store {
             keys: &self.keys,
             scripts: &self.scripts,
             ttl: self.ttl,
+            event_log: self.event_log,
         }
     }
 
@@ -313,19 +314,26 @@ impl Store {
         if slot(&source) != slot(&target) && self.client.clustered() {
             return self.mover().swap(from, to, instance).await;
         }
-        let moved = self
-            .scripts
-            .swap
-            .run(
+        let mut keys = vec![source, self.keys.set(from), target, self.keys.set(to)];
+        let mut args = vec![
+            self.keys.instance(instance),
+            self.ttl_millis(),
+            now().to_string(),
+        ];
+        if self.event_log {
+            // Both carts share the slot, so one stream (KEYS[5]) takes both events.
+            let (from_key, to_key) = (CartKey::new(from, instance), CartKey::new(to, instance));
+            events::declare(
                 &self.client,
-                vec![source, self.keys.set(from), target, self.keys.set(to)],
-                vec![
-                    self.keys.instance(instance),
-                    self.ttl_millis(),
-                    now().to_string(),
-                ],
-            )
-            .await?;
+                &self.keys,
+                &from_key,
+                None,
+                &mut keys,
+                &mut args,
+            );
+            events::event_args(&to_key, None, &mut args);
+        }
+        let moved = self.scripts.swap.run(&self.client, keys, args).await?;
         match moved {
             // Frozen by an unfinished cross-slot move: that move goes first and takes the cart.
             Value::Array(values) => {
@@ -338,6 +346,15 @@ impl Store {
     }
 
     pub(super) async fn forget(&self, identifier: &str) -> Result<usize, StorageError> {
+        if self.event_log {
+            // The forget script declares a cart key per instance and no room for a stream:
+            // with the event log on, each instance goes by the delete script, which logs it.
+            let mut deleted = 0;
+            for instance in self.instances(identifier).await? {
+                deleted += usize::from(self.delete(&CartKey::new(identifier, instance)).await?);
+            }
+            return Ok(deleted);
+        }
         let deleted = self
             .members_script(&self.scripts.forget, identifier)
             .await?;

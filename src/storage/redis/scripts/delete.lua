@@ -5,10 +5,10 @@
 -- cart logs it, at the version the cart had.
 -- Returns 1 if the cart existed, else 0.
 
-local refused = check_event_stream()
+local refused = check_event_stream(3)
 if refused then return refused end
 local version = redis.call('HGET', KEYS[1], 'v')
 local deleted = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-if deleted == 1 and version then log_event('d', version, 2) end
+if deleted == 1 and version then log_event(3, 'd', version, 2) end
 return deleted

@@ -8,12 +8,12 @@
 -- cart logs it.
 -- Returns 1 if the cart was deleted, else 0.
 
-local refused = check_event_stream()
+local refused = check_event_stream(3)
 if refused then return refused end
 local current = redis.call('HGET', KEYS[1], 'v')
 if current and current ~= ARGV[1] then return 0 end
 redis.call('SREM', KEYS[2], ARGV[2])
 if not current then return 0 end
 local deleted = redis.call('DEL', KEYS[1])
-if deleted == 1 then log_event('d', current, 3) end
+if deleted == 1 then log_event(3, 'd', current, 3) end
 return deleted

@@ -15,7 +15,7 @@
 -- happened logs, after it happened.
 -- Returns {1, new version} on success, {0, current version or -1} on a conflict.
 
-local refused = check_event_stream()
+local refused = check_event_stream(3)
 if refused then return refused end
 local stored = redis.call('HMGET', KEYS[1], 'v', 'm')
 local current = stored[1]
@@ -36,5 +36,5 @@ redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2], 't', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-log_event(current and 'u' or 'c', version, 6)
+log_event(3, current and 'u' or 'c', version, 6)
 return {1, tonumber(version)}
