@@ -22,7 +22,8 @@
 //!
 //! An event names the change, not the cart's contents: its kind, a hash of the identifier (never
 //! the identifier, which may be a user id), the instance, the version it produced (or removed)
-//! and the write id. A change that loses its compare-and-set, or fails, logs nothing.
+//! and the write id. A change that loses its compare-and-set, or fails, logs nothing. Moves
+//! between identifiers log the source deleted and the target created or updated.
 //!
 //! # Examples
 //! ```no_run

@@ -41,7 +41,8 @@
 //!
 //! # Files
 //! This file holds the driver and its [`CartStorage`] implementation; `lock.rs` the locking
-//! read-modify-write; `maintenance.rs` abandoned carts and pruning; `migrate.rs` the runner of
+//! read-modify-write; `events.rs` the event log's reader, retention and the writes of swaps and
+//! `forget`; `maintenance.rs` abandoned carts and pruning; `migrate.rs` the runner of
 //! `migrations/` and its history table; `rows.rs`, which the others build on, how a cart maps to
 //! a row and the statements that read and write one.
 
@@ -191,9 +192,11 @@ impl PostgresStorage {
     /// off; see [`EventLog`]): a save that wins its compare-and-set logs `created` or `updated`
     /// in the same statement (`WITH saved AS (UPDATE ...), logged AS (INSERT ...)`), as does the
     /// locked write of [`PostgresStorage::with_locking`] inside its transaction; a delete that
-    /// removes a cart (`delete`, `delete_at`: a clear, a merged guest cart) logs `deleted`. A
-    /// conflict or a failed write logs nothing. Not logged: `forget`, `swap_identifier`, and
-    /// carts [`PostgresStorage::prune`] deletes.
+    /// removes a cart (`delete`, `delete_at`: a clear, a merged guest cart) logs `deleted`, as
+    /// `forget` does for each instance; `swap_identifier` logs, in its transaction, the source
+    /// `deleted` and the target `created` or `updated`. A conflict or a failed write logs
+    /// nothing. Not logged: carts [`PostgresStorage::prune`] deletes (a maintenance job, not a
+    /// change a worker acts on).
     ///
     /// Consumers' cursors live in `<table>_event_cursors`.
     ///

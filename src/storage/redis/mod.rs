@@ -8,6 +8,9 @@
 //!   hash tag: every key of one identifier lives in one slot.
 //! - `{prefix}:{<identifier>}`: the set of the identifier's instances.
 //! - `{prefix}:{<identifier>}:<instance>:lock`: the per-cart lock of locking mode.
+//! - with [`RedisStorage::with_event_log`]: the event streams, `{prefix}:events` (one Redis) or
+//!   `{prefix}:events:{<tag>}` (one per cluster slot), and each consumer's cursor,
+//!   `{prefix}:event-cursors:<consumer>`.
 //!
 //! In identifiers and instances, `%`, `:`, `{` and `}` are percent-encoded, so no identifier or
 //! instance can make its keys collide with another cart's.
@@ -67,9 +70,9 @@
 //! # Layout
 //! `mod.rs` (this type) uses `lock.rs` (locking mode) and `write.rs` (the read-modify-write of
 //! both modes), which use `store.rs` (one call per cart operation), which uses `moving.rs` (the
-//! cross-slot move), `scan.rs` (scanning every primary), `scripts.rs` (the Lua scripts in
-//! `scripts/`), `keys.rs` (key names) and `client.rs` (timeouts, errors, replica
-//! acknowledgements). No file uses one above it.
+//! cross-slot move), `events.rs` (the event log's streams, reader and retention), `scan.rs`
+//! (scanning every primary), `scripts.rs` (the Lua scripts in `scripts/`), `keys.rs` (key names)
+//! and `client.rs` (timeouts, errors, replica acknowledgements). No file uses one above it.
 
 mod client;
 mod events;
@@ -290,9 +293,10 @@ impl RedisStorage {
     /// Appends every committed change to the event log, in the script that commits it (default
     /// off; see [`EventLog`]): saves that win their compare-and-set log `created` or `updated`,
     /// and deletes that remove a cart (`delete`, `delete_at`, so a clear or a merged guest cart)
-    /// log `deleted`. A conflict, a frozen cart, a failed write log nothing. Not logged: a cart
-    /// that expires (its TTL), `forget`, and `swap_identifier` (the cart moved between
-    /// identifiers keeps its contents; a writer after it logs as usual).
+    /// log `deleted`. `swap_identifier` logs the source `deleted` and the target `created` or
+    /// `updated` (a cross-slot move logs each in the step that makes it, in its own slot);
+    /// `forget` deletes instance by instance, each logged. A conflict, a frozen cart, a failed
+    /// write log nothing. Not logged: a cart that expires (its TTL).
     ///
     /// The log is a stream, `{prefix}:events`, on a single Redis, and one stream per hash slot,
     /// `{prefix}:events:{<tag>}`, on a cluster, so each script stays in its cart's slot. Streams
