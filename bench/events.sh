@@ -2,10 +2,10 @@
 # Add throughput with the durable event log on against off, measured in the same run: two
 # library servers (examples/bench_server.rs), one with EVENT_LOG=1, one without, driven alike.
 #
-#   bench/events.sh [seconds-per-run] [rounds]      (defaults: 5 s, 5 rounds)
+#   bench/events.sh [seconds-per-run] [rounds]      (defaults: 2 s, 25 rounds)
 #
-# Scenarios: {cache,database}_add, POST /<driver>/cart/items {id, quantity} on carts seeded with
-# one line, one visitor per session. Needs Redis at REDIS_URL and Postgres at DATABASE_URL
+# Scenarios: {cache,database}_add, POST /<driver>/cart/items {id, quantity} on 64 carts seeded
+# once per server (one visitor per session), kept for every round. Needs Redis at REDIS_URL and Postgres at DATABASE_URL
 # (./scripts/test --services-only starts both); psql and redis-cli count the events written.
 #
 # Servers alternate which goes first between rounds, so drift on a shared machine hits both
@@ -15,8 +15,8 @@
 # 0 otherwise. The report goes to bench/results/events.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_PER_RUN=${1:-5}
-ROUNDS=${2:-5}
+SECONDS_PER_RUN=${1:-2}
+ROUNDS=${2:-25}
 CONNECTIONS=${CONNECTIONS:-16}
 SESSIONS=${SESSIONS:-64}
 OFF_PORT=${OFF_PORT:-3910}
@@ -79,11 +79,19 @@ request = function()
 end
 LUA
 
+# Sessions are seeded once per server and driver and reused by every round, so that a round is
+# only its two wrk runs back to back (short runs, many rounds: drift has less time to act).
+declare -A COOKIES
+for driver in cache database; do
+  COOKIES[$driver-on]=$(session_cookies "http://127.0.0.1:$ON_PORT" "/$driver/cart/items")
+  COOKIES[$driver-off]=$(session_cookies "http://127.0.0.1:$OFF_PORT" "/$driver/cart/items")
+done
+
 # run NAME LOG PORT PATH -> appends "name log rps p50 p99 non2xx socket_errors"
 run() {
   local name=$1 log_state=$2 port=$3 path=$4
   local base="http://127.0.0.1:$port"
-  local cookies; cookies=$(session_cookies "$base" "$path")
+  local cookies=${COOKIES[${name%_add}-$log_state]}
   local out="$OUT/events-$name-$log_state.wrk"
   WRK_PATH=$path WRK_COOKIES=$cookies wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
     -s "$OUT/events-add.lua" "$base" >"$out"
