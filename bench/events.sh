@@ -131,7 +131,8 @@ for line in open(runs_file):
     runs[(name, state)].append((float(rps), p50, p99, int(non2xx), int(sockets)))
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 print(f"`{command}` at {revision}, {date}: {rounds} rounds x {seconds} s per run, wrk -t1 "
-      f"-c{connections}, {sessions} sessions per run, loopback; machine: {machine}.\n")
+      f"-c{connections}, {sessions} sessions per server and driver, seeded once, loopback; "
+      f"machine: {machine}.\n")
 print("| scenario | event log | req/s (median) | req/s per round | p50 / p99 (last round) | non-2xx | socket errors |")
 print("|---|---|---:|---|---|---:|---:|")
 bad = 0
