@@ -432,6 +432,12 @@ mod library {
     }
 }
 
+/// `EVENT_LOG=1`: the library's cache and database drivers append every change to the durable
+/// event log (`bench/events.sh` compares a server with it against one without).
+fn event_log() -> bool {
+    std::env::var("EVENT_LOG").is_ok_and(|v| v == "1")
+}
+
 pub fn library_app(backends: Backends) -> Router {
     use axum_cart::{CartConfig, CartLayer};
 
@@ -458,7 +464,7 @@ pub fn library_app(backends: Backends) -> Router {
     );
     #[cfg(feature = "redis")]
     if let Some(pool) = backends.redis {
-        let storage = axum_cart::RedisStorage::new(pool.clone());
+        let storage = axum_cart::RedisStorage::new(pool.clone()).with_event_log(event_log());
         app = app.nest(
             "/cache",
             routes(
@@ -470,7 +476,7 @@ pub fn library_app(backends: Backends) -> Router {
     }
     #[cfg(feature = "postgres")]
     if let Some(pool) = backends.postgres {
-        let storage = axum_cart::PostgresStorage::new(pool);
+        let storage = axum_cart::PostgresStorage::new(pool).with_event_log(event_log());
         app = app.nest(
             "/database",
             routes(

@@ -1,6 +1,27 @@
-//! The shop with a background worker next to it, both on one `CartManager`: every interval the
-//! worker flags carts nobody has written to for a while with the metadata `idle: true` (a shop
-//! could then send a reminder), while the shop keeps serving requests on the same carts.
+//! A cart worker, in two modes.
+//!
+//! **Event consumer** (`--events CONSUMER`): a process of its own that reads the durable event log
+//! (`CART_EVENT_LOG=true` on the shops that write it) under a consumer name, and logs one
+//! "abandoned cart" notice per cart that has had no change for `--idle-secs` (again after its next
+//! change). It acknowledges what it handled, so a worker killed and restarted goes on from its
+//! cursor and misses nothing; events handled but not yet acknowledged come again, and their ids
+//! tell them apart. `--events-out FILE` appends every event it reads to FILE as a JSON line.
+//! `--prune-events` applies retention instead (`--max-age-secs`, `--max-count`) and exits.
+//!
+//! ```text
+//! CART_STORAGE=database DATABASE_URL=postgres://postgres@127.0.0.1:5432/shop \
+//!     cargo run --example worker -- --events mailer --idle-secs 1800
+//! CART_STORAGE=cache cargo run --example worker -- --prune-events --max-age-secs 604800
+//! ```
+//!
+//! The idle state of carts lives in the worker's memory: a restarted worker knows the carts that
+//! changed after its cursor, so a cart that went idle while it was down gets its notice after its
+//! next change.
+//!
+//! **Shop with an idle marker** (the default): the shop with a background task next to it, both
+//! on one `CartManager`: every interval the task flags carts nobody has written to for a while
+//! with the metadata `idle: true` (a shop could then send a reminder), while the shop keeps
+//! serving requests on the same carts.
 //!
 //! ```text
 //! CART_STORAGE=cache REDIS_URL=redis://127.0.0.1:6379 \
@@ -16,9 +37,12 @@
 #[allow(dead_code)]
 mod shop;
 
+use std::collections::HashMap;
+use std::io::Write;
 use std::time::Duration;
 
-use axum_cart::settings::{CartSettings, ENV_VARS};
+use axum_cart::settings::{CartSettings, Driver, ENV_VARS};
+use axum_cart::storage::{EventLog, EventRetention, LoggedEvent, LoggedEventKind};
 use axum_cart::{CartError, CartManager, StorageMode};
 use clap::{CommandFactory, FromArgMatches, Parser};
 use time::OffsetDateTime;
@@ -60,7 +84,8 @@ pub async fn mark_idle(manager: &CartManager, idle_for: Duration) -> Result<usiz
     }
 }
 
-/// Run the shop with a worker that flags idle carts.
+/// Run the shop with a worker that flags idle carts, or (--events) consume the durable event log
+/// in a process of its own.
 ///
 /// The shop listens on 127.0.0.1:--port. Every --interval-secs the worker flags each cart not
 /// written for --idle-secs with the metadata `idle: true`; each flag is a versioned write, so a
@@ -91,6 +116,133 @@ struct Cli {
     /// The port the shop listens on (0: any free port).
     #[arg(long, value_name = "PORT", env = "PORT", default_value_t = 3000)]
     port: u16,
+
+    /// Consume the event log as this consumer instead of running the shop.
+    #[arg(long, value_name = "CONSUMER")]
+    events: Option<String>,
+
+    /// With --events: append every event read to this file, one JSON object a line.
+    #[arg(long, value_name = "FILE", requires = "events")]
+    events_out: Option<std::path::PathBuf>,
+
+    /// With --events: milliseconds to wait when the log has nothing new.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    poll_ms: u64,
+
+    /// Apply the event log's retention (--max-age-secs, --max-count) and exit.
+    #[arg(long, conflicts_with = "events")]
+    prune_events: bool,
+
+    /// With --prune-events: delete events older than this many seconds.
+    #[arg(long, value_name = "SECS")]
+    max_age_secs: Option<u64>,
+
+    /// With --prune-events: keep only this many of the newest events (per stream on a Redis
+    /// Cluster).
+    #[arg(long, value_name = "N")]
+    max_count: Option<u64>,
+}
+
+/// The event log of the driver the settings name.
+async fn event_log(settings: &CartSettings) -> Result<Box<dyn EventLog>, String> {
+    match settings.storage {
+        Driver::Cache => Ok(Box::new(
+            settings.connect_cache().await.map_err(|e| e.to_string())?,
+        )),
+        Driver::Database => Ok(Box::new(
+            settings
+                .connect_database()
+                .await
+                .map_err(|e| e.to_string())?,
+        )),
+        _ => Err(
+            "the event log needs CART_STORAGE=cache or database (session and memory carts \
+             have in-process events only)"
+                .to_owned(),
+        ),
+    }
+}
+
+/// When each cart last changed, and whether its notice went out since.
+#[derive(Default)]
+pub struct IdleCarts {
+    carts: HashMap<(String, String), (time::OffsetDateTime, bool)>,
+}
+
+impl IdleCarts {
+    /// Takes an event into account: a change restarts the cart's idle time, a delete forgets it.
+    pub fn record(&mut self, event: &LoggedEvent) {
+        let cart = (event.identifier_hash.clone(), event.instance.clone());
+        if event.kind == LoggedEventKind::Deleted {
+            self.carts.remove(&cart);
+            return;
+        }
+        let entry = self.carts.entry(cart).or_insert((event.at, false));
+        // Redelivered or out-of-order events never move a cart back in time.
+        if event.at >= entry.0 {
+            *entry = (event.at, false);
+        }
+    }
+
+    /// The carts idle for `idle_for` at `now` that have had no notice yet, now marked noticed.
+    pub fn newly_abandoned(
+        &mut self,
+        now: OffsetDateTime,
+        idle_for: Duration,
+    ) -> Vec<(String, String)> {
+        let mut abandoned = Vec::new();
+        for (cart, (at, noticed)) in &mut self.carts {
+            if !*noticed && *at + idle_for <= now {
+                *noticed = true;
+                abandoned.push(cart.clone());
+            }
+        }
+        abandoned.sort();
+        abandoned
+    }
+}
+
+/// Reads, records and acknowledges events until the process is killed. Each batch is written to
+/// `out` (and flushed) before it is acknowledged: a kill between the two redelivers the batch.
+async fn consume(
+    log: &dyn EventLog,
+    consumer: &str,
+    mut out: Option<std::fs::File>,
+    idle_for: Duration,
+    poll: Duration,
+) -> Result<(), String> {
+    let mut idle = IdleCarts::default();
+    loop {
+        let events = match log.read_events(consumer, 500).await {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, "worker: reading events failed; trying again");
+                tokio::time::sleep(poll).await;
+                continue;
+            }
+        };
+        if let Some(out) = &mut out {
+            let mut lines = Vec::new();
+            for event in &events {
+                serde_json::to_writer(&mut lines, event).map_err(|e| e.to_string())?;
+                lines.push(b'\n');
+            }
+            out.write_all(&lines).map_err(|e| e.to_string())?;
+        }
+        for event in &events {
+            idle.record(event);
+        }
+        if let Err(error) = log.ack_events(consumer, &events).await {
+            // Not acknowledged: the batch comes again, and its ids tell it apart.
+            tracing::warn!(%error, "worker: acknowledging events failed");
+        }
+        for (cart, instance) in idle.newly_abandoned(OffsetDateTime::now_utc(), idle_for) {
+            tracing::info!(%cart, %instance, "abandoned cart: no change for {idle_for:?}");
+        }
+        if events.is_empty() {
+            tokio::time::sleep(poll).await;
+        }
+    }
 }
 
 /// The `--help` text after the flags: every environment variable the settings read.
@@ -128,6 +280,41 @@ async fn main() {
     let cli = parse();
     tracing_subscriber::fmt().with_env_filter("info").init();
     let settings = CartSettings::from_env().unwrap_or_else(|e| exit(&e.to_string()));
+    if cli.prune_events {
+        let log = event_log(&settings).await.unwrap_or_else(|e| exit(&e));
+        let mut retention = EventRetention::new();
+        if let Some(secs) = cli.max_age_secs {
+            retention = retention.with_max_age(Duration::from_secs(secs));
+        }
+        if let Some(count) = cli.max_count {
+            retention = retention.with_max_count(count);
+        }
+        let pruned = log
+            .prune_events(&retention)
+            .await
+            .unwrap_or_else(|e| exit(&e.to_string()));
+        println!("pruned {pruned} events");
+        return;
+    }
+    if let Some(consumer) = &cli.events {
+        let log = event_log(&settings).await.unwrap_or_else(|e| exit(&e));
+        let out = cli.events_out.as_ref().map(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap_or_else(|e| exit(&format!("{}: {e}", path.display())))
+        });
+        println!("worker consuming events as {consumer}");
+        let (idle_for, poll) = (
+            Duration::from_secs(cli.idle_secs),
+            Duration::from_millis(cli.poll_ms),
+        );
+        consume(&*log, consumer, out, idle_for, poll)
+            .await
+            .unwrap_or_else(|e| exit(&e));
+        return;
+    }
     let config = settings
         .connect()
         .await

@@ -22,7 +22,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 /// The advisory lock key `migrate` documents.
 const LOCK_KEY: i64 = 7023492731563504244;
 
-const OUR_VERSIONS: [i64; 2] = [20261128000000, 20261201000000];
+const OUR_VERSIONS: [i64; 3] = [20261128000000, 20261201000000, 20261203000000];
 
 /// Runs `test` with the URL of a new, empty database, which is dropped afterwards, also when
 /// `test` panics.
@@ -187,6 +187,8 @@ async fn the_apps_migrations_run_before_and_after_ours() {
                 "_sqlx_migrations",
                 "axum_cart_migrations",
                 "carts",
+                "carts_event_cursors",
+                "carts_events",
                 "orders",
                 "products"
             ]
@@ -241,7 +243,8 @@ async fn a_second_run_applies_nothing() {
                 .collect::<Vec<_>>(),
             [
                 (OUR_VERSIONS[0], "create carts"),
-                (OUR_VERSIONS[1], "add write log")
+                (OUR_VERSIONS[1], "add write log"),
+                (OUR_VERSIONS[2], "create cart events")
             ]
         );
         // The first migration creates this index: a run that executed it again would bring it
@@ -313,14 +316,22 @@ async fn processes_starting_at_once_apply_each_migration_once() {
             versions(&app_pool, "axum_cart_migrations").await,
             OUR_VERSIONS
         );
-        // One run applied both, in one transaction.
+        // One run applied them all, in one transaction.
         let runs: i64 =
             sqlx::query_scalar("SELECT count(DISTINCT applied_at) FROM axum_cart_migrations")
                 .fetch_one(&app_pool)
                 .await
                 .unwrap();
         assert_eq!(runs, 1);
-        assert_eq!(tables(&app_pool).await, ["axum_cart_migrations", "carts"]);
+        assert_eq!(
+            tables(&app_pool).await,
+            [
+                "axum_cart_migrations",
+                "carts",
+                "carts_event_cursors",
+                "carts_events"
+            ]
+        );
     })
     .await;
 }
@@ -354,7 +365,8 @@ async fn a_database_migrated_through_sqlx_history_migrates_again() {
         // With the old rows deleted as `migrate` documents, the app's own migrator starts
         // cleanly next to ours.
         sqlx::query(
-            "DELETE FROM _sqlx_migrations WHERE version IN (20261128000000, 20261201000000)",
+            "DELETE FROM _sqlx_migrations \
+             WHERE version IN (20261128000000, 20261201000000, 20261203000000)",
         )
         .execute(&app_pool)
         .await

@@ -24,8 +24,8 @@ impl CartSettings {
     }
 
     /// The Redis driver these settings describe: the cache URL (`redis://127.0.0.1:6379` when
-    /// unset; a `redis-cluster://` URL for a Redis Cluster), prefix, TTL, locking and replica
-    /// acknowledgements.
+    /// unset; a `redis-cluster://` URL for a Redis Cluster), prefix, TTL, locking, replica
+    /// acknowledgements and the event log.
     ///
     /// # Errors
     ///
@@ -50,7 +50,8 @@ impl CartSettings {
             .with_replica_acks(
                 self.cache.replica_acks,
                 std::time::Duration::from_millis(self.cache.replica_ack_timeout_ms),
-            ))
+            )
+            .with_event_log(self.event_log))
     }
 
     /// The cache driver needs the `redis` feature.
@@ -85,7 +86,8 @@ impl CartSettings {
             .map_err(|e| SettingsError::new("database.url", format!("cannot connect: {e}")))?
             .with_table(&self.database.table)
             .map_err(|e| SettingsError::new("database.table", e.to_string()))?
-            .with_locking(self.database.locking);
+            .with_locking(self.database.locking)
+            .with_event_log(self.event_log);
         if self.database.table == "carts" {
             storage
                 .migrate()

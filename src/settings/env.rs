@@ -51,6 +51,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CART_COOKIE_SECURE", "identifier.cookie_secure"),
     ("CART_COOKIE_SAME_SITE", "identifier.cookie_same_site"),
     ("CART_COOKIE_MAX_AGE", "identifier.cookie_max_age"),
+    ("CART_EVENT_LOG", "event_log"),
 ];
 
 const ROUNDING_NAMES: &str = "half_up, half_even, down, up";
@@ -180,6 +181,7 @@ impl CartSettings {
             "CART_MAX_PRICE_AGE" => self.max_price_age = parse_number(var, value)?,
             "CART_CONDITIONAL_REQUESTS" => self.conditional_requests = parse_bool(var, value)?,
             "CART_IDEMPOTENCY_KEYS" => self.idempotency_keys = parse_bool(var, value)?,
+            "CART_EVENT_LOG" => self.event_log = parse_bool(var, value)?,
             "CART_IDEMPOTENCY_RETENTION" => self.idempotency_retention = parse_number(var, value)?,
             "CART_MAX_ITEMS" => self.limits.max_lines = parse_number(var, value)?,
             "CART_MAX_QUANTITY" => self.limits.max_quantity = parse_number(var, value)?,

@@ -125,6 +125,7 @@ mod tests {
             conditional_requests = true
             idempotency_keys = true
             idempotency_retention = 7200
+            event_log = true
             [session]
             key = "basket"
             [cache]
@@ -202,6 +203,7 @@ mod tests {
                 cookie_same_site: "strict".to_owned(),
                 cookie_max_age: 600,
             },
+            event_log: true,
         };
         assert_ne!(expected, CartSettings::default());
         assert_eq!(CartSettings::from_toml_str(&text).unwrap(), expected);

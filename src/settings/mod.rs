@@ -265,6 +265,9 @@ pub struct CartSettings {
     pub idempotency_retention: u64,
     /// Identifier settings.
     pub identifier: IdentifierSettings,
+    /// Append every committed change to the durable event log (cache and database drivers only;
+    /// default off; see `axum_cart::storage::EventLog`).
+    pub event_log: bool,
 }
 
 impl Default for CartSettings {
@@ -286,6 +289,7 @@ impl Default for CartSettings {
             idempotency_keys: false,
             idempotency_retention: 24 * 3600,
             identifier: IdentifierSettings::default(),
+            event_log: false,
         }
     }
 }
@@ -300,7 +304,7 @@ impl CartSettings {
     /// with spaces or braces, a zero TTL or limit, a table name that is not a plain SQL name, an
     /// unknown `SameSite` value, `SameSite=None` without Secure, a previous cookie secret shorter
     /// than 64 bytes, or cookie mode without a signing secret of at least 64 bytes or without a
-    /// cookie name.
+    /// cookie name, or the event log on a driver that has none.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let positive = |key: &str, value: u64| {
             if value == 0 {
@@ -328,6 +332,12 @@ impl CartSettings {
             ));
         }
         positive("cache.ttl", self.cache.ttl)?;
+        if self.event_log && matches!(self.storage, Driver::Session | Driver::Memory) {
+            return Err(SettingsError::new(
+                "event_log",
+                "needs the cache or database driver: session and memory carts have in-process events only",
+            ));
+        }
         let table_ok = crate::storage::is_plain_table_name(&self.database.table);
         if !table_ok {
             return Err(SettingsError::new(

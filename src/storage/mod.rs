@@ -16,6 +16,7 @@ use crate::cart::CartContents;
 mod copy;
 mod dual_write;
 mod error;
+mod event_log;
 mod key;
 mod memory;
 mod modify;
@@ -39,6 +40,9 @@ pub use redis::RedisStorage;
 pub use copy::{CopyOptions, CopyReport, copy_carts, copy_identifier};
 pub use dual_write::DualWriteStorage;
 pub use error::{ConflictInfo, ModifyError, StorageError};
+pub use event_log::{EventLog, EventRetention, LoggedEvent, LoggedEventKind};
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) use event_log::{Position, check_consumer, event_id, from_micros, identifier_tag};
 pub use key::{CartKey, DEFAULT_INSTANCE};
 pub(crate) use key::{identifier_hash, instance_text, is_plain_table_name};
 pub use memory::MemoryStorage;

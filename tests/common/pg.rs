@@ -136,6 +136,9 @@ pub fn migration_for(table: &str) -> String {
         + "\n"
         + &include_str!("../../migrations/20261201000000_add_write_log.sql")
             .replace("ALTER TABLE carts", &format!("ALTER TABLE {table}"))
+        + "\n"
+        + &include_str!("../../migrations/20261203000000_create_cart_events.sql")
+            .replace("carts_event", &format!("{table}_event"))
 }
 
 /// A storage on a new schema of the test database (pool of `connections`).

@@ -28,7 +28,8 @@ pub(super) async fn locked_modify(
         let write_id = new_write_id();
         let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
         write_ids.push(write_id);
-        match write(pool, table, key, &document, expected).await {
+        let logged = storage.logged(&cart);
+        match write(pool, table, key, &document, expected, logged).await {
             Ok(Some(stored)) => {
                 return Ok(Modified {
                     cart: storage.remember(key, cart, stored),
@@ -71,7 +72,8 @@ pub(super) async fn locked_modify(
         // On an error the transaction is dropped, which rolls it back.
         let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
         write_ids.push(write_id);
-        match write(&mut *tx, table, key, &document, expected).await? {
+        let logged = storage.logged(&cart);
+        match write(&mut *tx, table, key, &document, expected, logged).await? {
             Some(stored) => {
                 if let Err(error) = tx.commit().await {
                     // The server may have committed and the answer been lost on the way back:

@@ -2,7 +2,8 @@
 //! optimistic locking, an optional `SELECT ... FOR UPDATE` mode, and abandoned-cart tools.
 //!
 //! # Schema
-//! `migrations/` creates the table `carts` and adds its `log` column (apply them with
+//! `migrations/` creates the table `carts`, adds its `log` column and creates the event log's
+//! tables `carts_events` and `carts_event_cursors` (see [`PostgresStorage::with_event_log`]; apply them with
 //! [`PostgresStorage::migrate`], or copy them into your own migrations):
 //!
 //! | column | type | holds |
@@ -47,7 +48,8 @@
 //!
 //! # Files
 //! This file holds the driver and its [`CartStorage`] implementation; `lock.rs` the locking
-//! read-modify-write; `maintenance.rs` abandoned carts and pruning; `migrate.rs` the runner of
+//! read-modify-write; `events.rs` the event log's reader, retention and the writes of swaps and
+//! `forget`; `maintenance.rs` abandoned carts and pruning; `migrate.rs` the runner of
 //! `migrations/` and its history table; `rows.rs`, which the others build on, how a cart maps to
 //! a row and the statements that read and write one.
 
@@ -61,15 +63,16 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ParsedDocuments, ScanPage,
-    StorageError, Versioned, is_plain_table_name,
+    CartKey, CartOp, CartStorage, EventLog, EventRetention, LoggedEvent, Modified, ModifyError,
+    ModifyOptions, ParsedDocuments, ScanPage, StorageError, Versioned, is_plain_table_name,
 };
 use crate::cart::CartContents;
 use rows::{
-    CLOCK_VERSION, DRIVER, current_version, from_row, is_unique_violation, known_binds, select_sql,
-    storage_error, write,
+    CLOCK_VERSION, DRIVER, Logged, current_version, from_row, is_unique_violation, known_binds,
+    select_sql, storage_error, write,
 };
 
+mod events;
 mod lock;
 mod maintenance;
 mod migrate;
@@ -86,6 +89,10 @@ pub struct PostgresStorage {
     table: Arc<str>,
     locking: bool,
     parsed: Arc<ParsedDocuments>,
+    /// `<table>_events`, written when `event_log` is on; `<table>_event_cursors`.
+    events: Arc<str>,
+    cursors: Arc<str>,
+    event_log: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -93,6 +100,7 @@ impl std::fmt::Debug for PostgresStorage {
         f.debug_struct("PostgresStorage")
             .field("table", &self.table)
             .field("locking", &self.locking)
+            .field("event_log", &self.event_log)
             .finish()
     }
 }
@@ -105,6 +113,9 @@ impl PostgresStorage {
             table: Arc::from("carts"),
             locking: false,
             parsed: Arc::default(),
+            events: Arc::from("carts_events"),
+            cursors: Arc::from("carts_event_cursors"),
+            event_log: false,
         }
     }
 
@@ -178,7 +189,47 @@ impl PostgresStorage {
             });
         }
         self.table = Arc::from(table);
+        self.events = Arc::from(format!("{table}_events"));
+        self.cursors = Arc::from(format!("{table}_event_cursors"));
         Ok(self)
+    }
+
+    /// Appends every committed change to the outbox table `<table>_events` (`carts_events`,
+    /// made by the bundled migrations) in the statement or transaction that commits it (default
+    /// off; see [`EventLog`]): a save that wins its compare-and-set logs `created` or `updated`
+    /// in the same statement (`WITH saved AS (UPDATE ...), logged AS (INSERT ...)`), as does the
+    /// locked write of [`PostgresStorage::with_locking`] inside its transaction; a delete that
+    /// removes a cart (`delete`, `delete_at`: a clear, a merged guest cart) logs `deleted`, as
+    /// `forget` does for each instance; `swap_identifier` logs, in its transaction, the source
+    /// `deleted` and the target `created` or `updated`. A conflict or a failed write logs
+    /// nothing. Not logged: carts [`PostgresStorage::prune`] deletes (a maintenance job, not a
+    /// change a worker acts on).
+    ///
+    /// Consumers' cursors live in `<table>_event_cursors`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn example() -> Result<(), axum_cart::storage::StorageError> {
+    /// use axum_cart::PostgresStorage;
+    ///
+    /// let storage = PostgresStorage::connect("postgres://postgres@127.0.0.1:5432/shop")
+    ///     .await?
+    ///     .with_event_log(true);
+    /// storage.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_event_log(mut self, on: bool) -> Self {
+        self.event_log = on;
+        self
+    }
+
+    /// The event a write of `cart` logs, when the event log is on.
+    fn logged<'a>(&'a self, cart: &'a CartContents) -> Option<Logged<'a>> {
+        self.event_log.then(|| Logged {
+            events: &self.events,
+            write_id: cart.write_ids().last().map(|id| &**id),
+        })
     }
 
     /// Serializes the writers of one cart with `SELECT ... FOR UPDATE` instead of retrying on
@@ -198,7 +249,8 @@ impl PostgresStorage {
         &self.table
     }
 
-    /// Applies `migrations/` (creates the `carts` table, its indexes and its `log` column);
+    /// Applies `migrations/` (creates the `carts` table, its indexes and its `log` column, and the
+    /// event log's tables `carts_events` and `carts_event_cursors`);
     /// already applied migrations are skipped, so it can run at every start.
     ///
     /// The applied migrations are recorded in a table of this crate's own,
@@ -214,8 +266,8 @@ impl PostgresStorage {
     /// in `_sqlx_migrations`, migrates too (the bundled files do nothing on a schema they already
     /// made). Those old rows stay where they are, so the app's own sqlx migrator still finds
     /// versions it does not know: delete them once the app has migrations of its own
-    /// (`DELETE FROM _sqlx_migrations WHERE version IN (20261128000000, 20261201000000)`), or
-    /// run it with `set_ignore_missing(true)`.
+    /// (`DELETE FROM _sqlx_migrations WHERE version IN (20261128000000, 20261201000000,
+    /// 20261203000000)`), or run it with `set_ignore_missing(true)`.
     ///
     /// Always works on `carts`, whatever [`PostgresStorage::with_table`] was given.
     ///
@@ -225,6 +277,27 @@ impl PostgresStorage {
     /// contents than the bundled file.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         migrate::migrate(&self.pool).await
+    }
+}
+
+/// Reads the outbox table [`PostgresStorage::with_event_log`] writes (whether or not this storage
+/// writes it itself); see `events.rs` for why no late commit is skipped.
+#[async_trait]
+impl EventLog for PostgresStorage {
+    async fn read_events(
+        &self,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StorageError> {
+        events::read(&self.pool, &self.events, &self.cursors, consumer, max).await
+    }
+
+    async fn ack_events(&self, consumer: &str, events: &[LoggedEvent]) -> Result<(), StorageError> {
+        events::ack(&self.pool, &self.cursors, consumer, events).await
+    }
+
+    async fn prune_events(&self, retention: &EventRetention) -> Result<u64, StorageError> {
+        events::prune(&self.pool, &self.events, retention).await
     }
 }
 
@@ -267,7 +340,8 @@ impl CartStorage for PostgresStorage {
             key: key.clone(),
             message: e.to_string(),
         })?;
-        match write(&self.pool, &self.table, key, &document, expected).await? {
+        let logged = self.logged(cart);
+        match write(&self.pool, &self.table, key, &document, expected, logged).await? {
             Some(stored) => Ok(stored.version),
             None => Err(StorageError::Conflict {
                 key: key.clone(),
@@ -278,32 +352,13 @@ impl CartStorage for PostgresStorage {
     }
 
     async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {
-        let sql = format!(
-            "DELETE FROM {} WHERE identifier = $1 AND instance = $2",
-            self.table
-        );
-        let result = sqlx::query(&sql)
-            .bind(key.identifier())
-            .bind(key.instance())
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        Ok(result.rows_affected() > 0)
+        let events = self.event_log.then_some(&*self.events);
+        rows::delete(&self.pool, &self.table, key, None, events).await
     }
 
     async fn delete_at(&self, key: &CartKey, version: u64) -> Result<bool, StorageError> {
-        let sql = format!(
-            "DELETE FROM {} WHERE identifier = $1 AND instance = $2 AND version = $3",
-            self.table
-        );
-        let result = sqlx::query(&sql)
-            .bind(key.identifier())
-            .bind(key.instance())
-            .bind(version as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        Ok(result.rows_affected() > 0)
+        let events = self.event_log.then_some(&*self.events);
+        rows::delete(&self.pool, &self.table, key, Some(version), events).await
     }
 
     async fn instances(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
@@ -324,6 +379,7 @@ impl CartStorage for PostgresStorage {
         to: &str,
         instance: &str,
     ) -> Result<bool, StorageError> {
+        use super::LoggedEventKind::{Created, Deleted, Updated};
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let take = format!(
             "DELETE FROM {} WHERE identifier = $1 AND instance = $2 \
@@ -356,10 +412,10 @@ impl CartStorage for PostgresStorage {
         let above = moved_version.max(replaced.unwrap_or(0)) + 1;
         let insert = format!(
             "INSERT INTO {} (identifier, instance, items, conditions, metadata, settings, log, version, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, GREATEST($8, {CLOCK_VERSION}), $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, GREATEST($8, {CLOCK_VERSION}), $9) RETURNING version",
             self.table
         );
-        let inserted = sqlx::query(&insert)
+        let inserted = sqlx::query_scalar::<_, i64>(&insert)
             .bind(to)
             .bind(instance)
             .bind(moved.try_get::<Value, _>("items").map_err(storage_error)?)
@@ -385,10 +441,10 @@ impl CartStorage for PostgresStorage {
                     .try_get::<OffsetDateTime, _>("created_at")
                     .map_err(storage_error)?,
             )
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await;
-        match inserted {
-            Ok(_) => {}
+        let version = match inserted {
+            Ok(version) => version as u64,
             // A concurrent writer created the target meanwhile: the caller can retry the swap.
             Err(error) if is_unique_violation(&error) => {
                 return Err(StorageError::Conflict {
@@ -398,12 +454,27 @@ impl CartStorage for PostgresStorage {
                 });
             }
             Err(error) => return Err(storage_error(error)),
+        };
+        if self.event_log {
+            let target = CartKey::new(to, instance);
+            if from == to {
+                events::log(&mut *tx, &self.events, &target, Updated, version).await?;
+            } else {
+                let source = CartKey::new(from, instance);
+                let moved = moved_version as u64;
+                events::log(&mut *tx, &self.events, &source, Deleted, moved).await?;
+                let kind = if replaced.is_some() { Updated } else { Created };
+                events::log(&mut *tx, &self.events, &target, kind, version).await?;
+            }
         }
         tx.commit().await.map_err(storage_error)?;
         Ok(true)
     }
 
     async fn forget(&self, identifier: &str) -> Result<usize, StorageError> {
+        if self.event_log {
+            return events::forget_logged(&self.pool, &self.table, &self.events, identifier).await;
+        }
         let sql = format!("DELETE FROM {} WHERE identifier = $1", self.table);
         let result = sqlx::query(&sql)
             .bind(identifier)

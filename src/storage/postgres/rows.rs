@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 
 use crate::cart::CartContents;
 
-use crate::storage::{CartKey, ParsedDocuments, StorageError, Versioned};
+use crate::storage::{
+    CartKey, LoggedEventKind, ParsedDocuments, StorageError, Versioned, identifier_tag,
+};
 
 pub(super) const DRIVER: &str = "postgres";
 
@@ -174,21 +176,44 @@ pub(super) struct Stored {
     pub(super) updated_at: OffsetDateTime,
 }
 
+/// The event a write logs: the outbox table, and the write's id.
+#[derive(Clone, Copy)]
+pub(super) struct Logged<'a> {
+    pub(super) events: &'a str,
+    pub(super) write_id: Option<&'a str>,
+}
+
+/// `logged AS (INSERT ...)`: one event row per row of the CTE `source` (which returns the
+/// cart's `version`), with the identifier tag, the identifier hash and the write id bound at
+/// `$first`, `$first + 1` and `$first + 2`, and the instance at `$2`. Written in the statement
+/// that changes the cart, so the change and its event commit together.
+fn logged_cte(events: &str, source: &str, kind: LoggedEventKind, first: usize) -> String {
+    let code = kind.code();
+    format!(
+        "logged AS (INSERT INTO {events} (event_id, kind, identifier_hash, instance, version, write_id) \
+         SELECT ${first}::text || ':' || $2::text || ':' || version || ':{code}', '{code}', \
+         ${}::text, $2, version, ${}::text FROM {source})",
+        first + 1,
+        first + 2
+    )
+}
+
 /// The compare-and-set write of `document`, on a pool or inside a transaction, with the write log
-/// in the same statement. `Ok(None)`: the expected version did not match. A new cart starts at
-/// the database clock ([`CLOCK_VERSION`]).
+/// in the same statement, and with the event log's row when `log` names one. `Ok(None)`: the
+/// expected version did not match. A new cart starts at the database clock ([`CLOCK_VERSION`]).
 pub(super) async fn write<'e, E>(
     executor: E,
     table: &str,
     key: &CartKey,
     document: &[u8],
     expected: Option<u64>,
+    log: Option<Logged<'_>>,
 ) -> Result<Option<Stored>, StorageError>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
     let values = column_values();
-    let query = match expected {
+    let mut query = match expected {
         Some(_) => {
             let set: Vec<String> = COLUMNS
                 .iter()
@@ -210,12 +235,28 @@ where
             values.join(", ")
         ),
     };
+    if let Some(log) = log {
+        let (kind, first) = match expected {
+            Some(_) => (LoggedEventKind::Updated, 5),
+            None => (LoggedEventKind::Created, 4),
+        };
+        query = format!(
+            "WITH saved AS ({query}), {} SELECT version, updated_at FROM saved",
+            logged_cte(log.events, "saved", kind, first)
+        );
+    }
     let mut statement = sqlx::query_as::<_, (i64, OffsetDateTime)>(&query)
         .bind(key.identifier())
         .bind(key.instance())
         .bind(Document(document));
     if let Some(expected) = expected {
         statement = statement.bind(expected as i64);
+    }
+    if let Some(log) = log {
+        statement = statement
+            .bind(identifier_tag(key))
+            .bind(key.identifier_hash())
+            .bind(log.write_id.map(str::to_owned));
     }
     let stored = statement
         .fetch_optional(executor)
@@ -225,4 +266,48 @@ where
         version: version as u64,
         updated_at,
     }))
+}
+
+/// Deletes a cart (only at `version`, when given), logging the delete in the same statement
+/// when `events` names the outbox table. `true` when a cart went.
+pub(super) async fn delete<'e, E>(
+    executor: E,
+    table: &str,
+    key: &CartKey,
+    version: Option<u64>,
+    events: Option<&str>,
+) -> Result<bool, StorageError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let at = if version.is_some() {
+        " AND version = $3"
+    } else {
+        ""
+    };
+    let delete = format!("DELETE FROM {table} WHERE identifier = $1 AND instance = $2{at}");
+    let query = match events {
+        None => format!("WITH gone AS ({delete} RETURNING 1) SELECT count(*) FROM gone"),
+        Some(events) => {
+            let first = if version.is_some() { 4 } else { 3 };
+            format!(
+                "WITH gone AS ({delete} RETURNING version), {} SELECT count(*) FROM gone",
+                logged_cte(events, "gone", LoggedEventKind::Deleted, first)
+            )
+        }
+    };
+    let mut statement = sqlx::query_scalar::<_, i64>(&query)
+        .bind(key.identifier())
+        .bind(key.instance());
+    if let Some(version) = version {
+        statement = statement.bind(version as i64);
+    }
+    if events.is_some() {
+        statement = statement
+            .bind(identifier_tag(key))
+            .bind(key.identifier_hash())
+            .bind(None::<String>);
+    }
+    let deleted = statement.fetch_one(executor).await.map_err(storage_error)?;
+    Ok(deleted > 0)
 }

@@ -25,7 +25,9 @@ pub(super) async fn optimistic_modify(
         op,
         |cart, document, expected| async move {
             let (pool, table) = (&storage.pool, &*storage.table);
-            Ok(match write(pool, table, key, &document, expected).await? {
+            let logged = storage.logged(&cart);
+            let stored = write(pool, table, key, &document, expected, logged).await?;
+            Ok(match stored {
                 Some(stored) => Attempt::Committed(storage.remember(key, cart, stored)),
                 None => Attempt::Conflict(current_version(pool, table, key).await?),
             })

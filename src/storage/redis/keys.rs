@@ -51,6 +51,28 @@ impl Keys {
         format!("{}:lock", self.cart(key))
     }
 
+    /// The event stream of a cart whose key is `cart`: `{prefix}:events` on a single Redis; on a
+    /// cluster `{prefix}:events:{<tag>}`, where `<tag>` hashes to the cart's slot, so the save
+    /// script that appends to it stays in one slot.
+    pub(super) fn events(&self, cart: &str, clustered: bool) -> String {
+        if clustered {
+            let tag = &slot_tags()[usize::from(fred::util::redis_keyslot(cart.as_bytes()))];
+            format!("{}:events:{{{tag}}}", self.prefix)
+        } else {
+            format!("{}:events", self.prefix)
+        }
+    }
+
+    /// `SCAN ... MATCH` pattern of the per-slot event streams of a cluster.
+    pub(super) fn events_pattern(&self) -> String {
+        format!("{}:events:{{*", escape_glob(&self.prefix))
+    }
+
+    /// `{prefix}:event-cursors:<consumer>`: a hash of stream -> last acknowledged entry id.
+    pub(super) fn event_cursor(&self, consumer: &str) -> String {
+        format!("{}:event-cursors:{}", self.prefix, encode_part(consumer))
+    }
+
     /// An instance set member back as the instance it stands for.
     pub(super) fn decode_instance(&self, encoded: &str) -> String {
         decode_part(encoded)
@@ -72,6 +94,42 @@ impl Keys {
         }
         Some(CartKey::new(decode_part(identifier), decode_part(instance)))
     }
+}
+
+/// For each of the 16 384 cluster slots, a short string that hashes to it: the hash tag of that
+/// slot's event stream. Found once by trying numbers in base 36 (about 170 000 of them).
+fn slot_tags() -> &'static [String] {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    TAGS.get_or_init(|| {
+        const SLOTS: usize = 16_384;
+        let mut tags = vec![String::new(); SLOTS];
+        let mut missing = SLOTS;
+        let mut n: u64 = 0;
+        while missing > 0 {
+            let tag = base36(n);
+            let slot = usize::from(fred::util::redis_keyslot(tag.as_bytes()));
+            if tags[slot].is_empty() {
+                tags[slot] = tag;
+                missing -= 1;
+            }
+            n += 1;
+        }
+        tags
+    })
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Percent-encodes the characters that structure keys.
@@ -111,6 +169,22 @@ fn escape_glob(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cart_has_an_event_stream_in_its_slot() {
+        let keys = Keys::new("cart");
+        for identifier in ["a", "guest-1", "user:42", "ü{x}"] {
+            let cart = keys.cart(&CartKey::new(identifier, "default"));
+            let stream = keys.events(&cart, true);
+            assert_eq!(
+                fred::util::redis_keyslot(stream.as_bytes()),
+                fred::util::redis_keyslot(cart.as_bytes()),
+                "{stream} and {cart}"
+            );
+            assert!(keys.parse_cart(&stream).is_none());
+        }
+        assert_eq!(keys.events("cart:{a}:default", false), "cart:events");
+    }
 
     #[test]
     fn key_parts_cannot_collide() {

@@ -8,6 +8,9 @@
 //!   hash tag: every key of one identifier lives in one slot.
 //! - `{prefix}:{<identifier>}`: the set of the identifier's instances.
 //! - `{prefix}:{<identifier>}:<instance>:lock`: the per-cart lock of locking mode.
+//! - with [`RedisStorage::with_event_log`]: the event streams, `{prefix}:events` (one Redis) or
+//!   `{prefix}:events:{<tag>}` (one per cluster slot), and each consumer's cursor,
+//!   `{prefix}:event-cursors:<consumer>`.
 //!
 //! In identifiers and instances, `%`, `:`, `{` and `}` are percent-encoded, so no identifier or
 //! instance can make its keys collide with another cart's.
@@ -67,11 +70,12 @@
 //! # Layout
 //! `mod.rs` (this type) uses `lock.rs` (locking mode) and `write.rs` (the read-modify-write of
 //! both modes), which use `store.rs` (one call per cart operation), which uses `moving.rs` (the
-//! cross-slot move), `scan.rs` (scanning every primary), `scripts.rs` (the Lua scripts in
-//! `scripts/`), `keys.rs` (key names) and `client.rs` (timeouts, errors, replica
-//! acknowledgements). No file uses one above it.
+//! cross-slot move), `events.rs` (the event log's streams, reader and retention), `scan.rs`
+//! (scanning every primary), `scripts.rs` (the Lua scripts in `scripts/`), `keys.rs` (key names)
+//! and `client.rs` (timeouts, errors, replica acknowledgements). No file uses one above it.
 
 mod client;
+mod events;
 mod keys;
 mod lock;
 mod moving;
@@ -81,6 +85,7 @@ mod store;
 mod write;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -89,13 +94,14 @@ use fred::interfaces::ClientLike;
 use fred::types::config::{Config, ReconnectPolicy};
 
 use self::client::{Client, DRIVER, ReplicaAcks, storage_error};
+use self::events::Streams;
 use self::keys::Keys;
 use self::lock::Lock;
 use self::scripts::Scripts;
 use self::store::Store;
 use super::{
-    CartKey, CartOp, CartStorage, Modified, ModifyError, ModifyOptions, ScanPage, StorageError,
-    Versioned,
+    CartKey, CartOp, CartStorage, EventLog, EventRetention, LoggedEvent, Modified, ModifyError,
+    ModifyOptions, ScanPage, StorageError, Versioned, check_consumer,
 };
 use crate::cart::CartContents;
 
@@ -106,6 +112,9 @@ pub struct RedisStorage {
     store: Store,
     locking: bool,
     lock: Lock,
+    /// The event streams a reader knows, and whose turn it is to be read first.
+    streams: Arc<Streams>,
+    turn: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RedisStorage {
@@ -116,6 +125,7 @@ impl std::fmt::Debug for RedisStorage {
             .field("refresh_ttl_on_read", &self.store.refresh_ttl_on_read)
             .field("locking", &self.locking)
             .field("replica_acks", &self.store.client.replica_acks)
+            .field("event_log", &self.store.event_log)
             .finish()
     }
 }
@@ -139,12 +149,15 @@ impl RedisStorage {
                 ttl: Duration::from_secs(86_400),
                 refresh_ttl_on_read: false,
                 parsed: Arc::default(),
+                event_log: false,
             },
             locking: false,
             lock: Lock {
                 timeout: Duration::from_secs(5),
                 wait: Duration::from_secs(2),
             },
+            streams: Arc::default(),
+            turn: Arc::default(),
         }
     }
 
@@ -277,6 +290,33 @@ impl RedisStorage {
         self
     }
 
+    /// Appends every committed change to the event log, in the script that commits it (default
+    /// off; see [`EventLog`]): saves that win their compare-and-set log `created` or `updated`,
+    /// and deletes that remove a cart (`delete`, `delete_at`, so a clear or a merged guest cart)
+    /// log `deleted`. `swap_identifier` logs the source `deleted` and the target `created` or
+    /// `updated` (a cross-slot move logs each in the step that makes it, in its own slot);
+    /// `forget` deletes instance by instance, each logged. A conflict, a frozen cart, a failed
+    /// write log nothing. Not logged: a cart that expires (its TTL).
+    ///
+    /// The log is a stream, `{prefix}:events`, on a single Redis, and one stream per hash slot,
+    /// `{prefix}:events:{<tag>}`, on a cluster, so each script stays in its cart's slot. Streams
+    /// have no TTL: prune them with [`EventLog::prune_events`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use axum_cart::storage::StorageError;
+    /// use axum_cart::{CartConfig, RedisStorage};
+    ///
+    /// # async fn config() -> Result<CartConfig, StorageError> {
+    /// let storage = RedisStorage::connect("redis://127.0.0.1:6379").await?;
+    /// Ok(CartConfig::new().with_storage(storage.with_event_log(true)))
+    /// # }
+    /// ```
+    pub fn with_event_log(mut self, on: bool) -> Self {
+        self.store.event_log = on;
+        self
+    }
+
     /// The pool.
     pub fn client(&self) -> &Pool {
         &self.store.client.pool
@@ -290,6 +330,40 @@ impl RedisStorage {
     /// The Redis key of a cart.
     pub fn cart_key(&self, key: &CartKey) -> String {
         self.store.keys.cart(key)
+    }
+}
+
+/// Reads the streams [`RedisStorage::with_event_log`] writes (whether or not this storage writes
+/// them itself).
+#[async_trait]
+impl EventLog for RedisStorage {
+    async fn read_events(
+        &self,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<LoggedEvent>, StorageError> {
+        check_consumer(DRIVER, consumer)?;
+        let start = self.turn.fetch_add(1, Ordering::Relaxed);
+        let store = &self.store;
+        events::read(
+            &store.client,
+            &store.keys,
+            &self.streams,
+            consumer,
+            max,
+            start,
+        )
+        .await
+    }
+
+    async fn ack_events(&self, consumer: &str, events: &[LoggedEvent]) -> Result<(), StorageError> {
+        check_consumer(DRIVER, consumer)?;
+        events::ack(&self.store.client, &self.store.keys, consumer, events).await
+    }
+
+    async fn prune_events(&self, retention: &EventRetention) -> Result<u64, StorageError> {
+        let store = &self.store;
+        events::prune(&store.client, &store.keys, &self.streams, retention).await
     }
 }
 

@@ -20,6 +20,7 @@ use fred::types::Value;
 use time::OffsetDateTime;
 
 use super::client::{Client, DRIVER, as_string};
+use super::events;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use crate::storage::{CartKey, StorageError};
@@ -30,6 +31,8 @@ pub(super) struct Mover<'a> {
     pub(super) keys: &'a Keys,
     pub(super) scripts: &'a Scripts,
     pub(super) ttl: Duration,
+    /// Whether the copy and the delete log events (see `events.rs`).
+    pub(super) event_log: bool,
 }
 
 /// The source cart as step 1 found it.
@@ -123,30 +126,30 @@ impl Mover<'_> {
         failpoint("redis-move-frozen");
         let (source, target) = (CartKey::new(from, instance), CartKey::new(to, instance));
         let record = format!("{}@{version}", self.keys.cart(&source));
-        self.scripts
-            .move_in
-            .run(
-                self.client,
-                vec![self.keys.cart(&target), self.keys.set(to)],
-                vec![
-                    record,
-                    version.clone(),
-                    document,
-                    self.ttl.as_millis().to_string(),
-                    self.keys.instance(instance),
-                    OffsetDateTime::now_utc().unix_timestamp().to_string(),
-                ],
-            )
-            .await?;
+        let (mut keys, mut args) = (
+            vec![self.keys.cart(&target), self.keys.set(to)],
+            vec![
+                record,
+                version.clone(),
+                document,
+                self.ttl.as_millis().to_string(),
+                self.keys.instance(instance),
+                OffsetDateTime::now_utc().unix_timestamp().to_string(),
+            ],
+        );
+        if self.event_log {
+            events::declare(self.client, self.keys, &target, None, &mut keys, &mut args);
+        }
+        self.scripts.move_in.run(self.client, keys, args).await?;
         failpoint("redis-move-copied");
-        self.scripts
-            .move_done
-            .run(
-                self.client,
-                vec![self.keys.cart(&source), self.keys.set(from)],
-                vec![version, to.to_owned(), self.keys.instance(instance)],
-            )
-            .await?;
+        let (mut keys, mut args) = (
+            vec![self.keys.cart(&source), self.keys.set(from)],
+            vec![version, to.to_owned(), self.keys.instance(instance)],
+        );
+        if self.event_log {
+            events::declare(self.client, self.keys, &source, None, &mut keys, &mut args);
+        }
+        self.scripts.move_done.run(self.client, keys, args).await?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use fred::interfaces::{ClientLike, ClusterInterface, KeysInterface};
 use fred::types::config::Server;
+use fred::types::scan::ScanType;
 
 use super::client::{Client, DRIVER};
 use crate::storage::StorageError;
@@ -20,9 +21,11 @@ pub(super) struct RawPage {
     pub(super) next: Option<String>,
 }
 
+/// One page of the keys matching `pattern`, of type `kind` when one is given.
 pub(super) async fn page(
     client: &Client,
     pattern: &str,
+    kind: Option<ScanType>,
     cursor: Option<String>,
     batch: usize,
 ) -> Result<RawPage, StorageError> {
@@ -31,7 +34,7 @@ pub(super) async fn page(
     if !connection.is_clustered() {
         let cursor = cursor.unwrap_or_else(|| "0".to_owned());
         let (next, keys): (String, Vec<String>) = client
-            .timed(connection.scan_page(cursor, pattern.to_owned(), count, None))
+            .timed(connection.scan_page(cursor, pattern.to_owned(), count, kind))
             .await?;
         return Ok(RawPage {
             keys,
@@ -58,7 +61,7 @@ pub(super) async fn page(
             node_cursor,
             pattern.to_owned(),
             count,
-            None,
+            kind,
         ))
         .await?;
     let next = if next != "0" {

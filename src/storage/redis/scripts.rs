@@ -98,10 +98,28 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) const fn new() -> Self {
         Scripts {
-            save: Script::new(include_str!("scripts/save.lua"), true),
+            save: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/save.lua")
+                ),
+                true,
+            ),
             load_and_touch: Script::new(include_str!("scripts/load_and_touch.lua"), false),
-            delete: Script::new(include_str!("scripts/delete.lua"), true),
-            delete_at: Script::new(include_str!("scripts/delete_at.lua"), true),
+            delete: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/delete.lua")
+                ),
+                true,
+            ),
+            delete_at: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/delete_at.lua")
+                ),
+                true,
+            ),
             instances: Script::new(
                 concat!(
                     include_str!("scripts/expected_members.lua"),
@@ -109,7 +127,13 @@ impl Scripts {
                 ),
                 false,
             ),
-            swap: Script::new(include_str!("scripts/swap.lua"), true),
+            swap: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/swap.lua")
+                ),
+                true,
+            ),
             forget: Script::new(
                 concat!(
                     include_str!("scripts/expected_members.lua"),
@@ -119,8 +143,20 @@ impl Scripts {
             ),
             unlock: Script::new(include_str!("scripts/unlock.lua"), false),
             move_out: Script::new(include_str!("scripts/move_out.lua"), true),
-            move_in: Script::new(include_str!("scripts/move_in.lua"), true),
-            move_done: Script::new(include_str!("scripts/move_done.lua"), true),
+            move_in: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/move_in.lua")
+                ),
+                true,
+            ),
+            move_done: Script::new(
+                concat!(
+                    include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/move_done.lua")
+                ),
+                true,
+            ),
         }
     }
 }

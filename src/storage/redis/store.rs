@@ -11,6 +11,7 @@ use fred::types::Value;
 use time::OffsetDateTime;
 
 use super::client::{Client, DRIVER, as_i64, as_string, slot};
+use super::events;
 use super::keys::Keys;
 use super::moving::Mover;
 use super::scan;
@@ -27,6 +28,8 @@ pub(super) struct Store {
     pub(super) ttl: Duration,
     pub(super) refresh_ttl_on_read: bool,
     pub(super) parsed: Arc<ParsedDocuments>,
+    /// Whether writes append to the event log (see `events.rs`).
+    pub(super) event_log: bool,
 }
 
 /// The write time stored with a cart, Unix seconds.
@@ -39,12 +42,35 @@ impl Store {
         self.ttl.as_millis().to_string()
     }
 
+    /// The keys and arguments of a writing script, with the cart's event stream and the event's
+    /// arguments when the event log is on.
+    fn logged(
+        &self,
+        key: &CartKey,
+        write_id: Option<&str>,
+        mut keys: Vec<String>,
+        mut args: Vec<String>,
+    ) -> (Vec<String>, Vec<String>) {
+        if self.event_log {
+            events::declare(
+                &self.client,
+                &self.keys,
+                key,
+                write_id,
+                &mut keys,
+                &mut args,
+            );
+        }
+        (keys, args)
+    }
+
     fn mover(&self) -> Mover<'_> {
         Mover {
             client: &self.client,
             keys: &self.keys,
             scripts: &self.scripts,
             ttl: self.ttl,
+            event_log: self.event_log,
         }
     }
 
@@ -118,37 +144,39 @@ impl Store {
             key: key.clone(),
             message: e.to_string(),
         })?;
-        self.save_document(key, document, expected, now()).await
+        let write_id = cart.write_ids().last().map(|id| id.to_string());
+        self.save_document(key, document, expected, now(), write_id.as_deref())
+            .await
     }
 
-    /// The compare-and-set write of an encoded document, written `now` (Unix seconds).
+    /// The compare-and-set write of an encoded document, written `now` (Unix seconds) by the
+    /// write `write_id` (for the event log).
     pub(super) async fn save_document(
         &self,
         key: &CartKey,
         document: Vec<u8>,
         expected: Option<u64>,
         now: i64,
+        write_id: Option<&str>,
     ) -> Result<u64, StorageError> {
         let document = String::from_utf8(document).map_err(|e| StorageError::Corrupt {
             driver: DRIVER,
             key: key.clone(),
             message: e.to_string(),
         })?;
-        let answer = self
-            .scripts
-            .save
-            .run(
-                &self.client,
-                vec![self.keys.cart(key), self.keys.set(key.identifier())],
-                vec![
-                    expected.map(|v| v.to_string()).unwrap_or_default(),
-                    document,
-                    self.ttl_millis(),
-                    self.keys.instance(key.instance()),
-                    now.to_string(),
-                ],
-            )
-            .await?;
+        let (keys, args) = self.logged(
+            key,
+            write_id,
+            vec![self.keys.cart(key), self.keys.set(key.identifier())],
+            vec![
+                expected.map(|v| v.to_string()).unwrap_or_default(),
+                document,
+                self.ttl_millis(),
+                self.keys.instance(key.instance()),
+                now.to_string(),
+            ],
+        );
+        let answer = self.scripts.save.run(&self.client, keys, args).await?;
         let values = match answer {
             Value::Array(values) => values,
             other => {
@@ -187,15 +215,13 @@ impl Store {
     }
 
     pub(super) async fn delete(&self, key: &CartKey) -> Result<bool, StorageError> {
-        let deleted = self
-            .scripts
-            .delete
-            .run(
-                &self.client,
-                vec![self.keys.cart(key), self.keys.set(key.identifier())],
-                vec![self.keys.instance(key.instance())],
-            )
-            .await?;
+        let (keys, args) = self.logged(
+            key,
+            None,
+            vec![self.keys.cart(key), self.keys.set(key.identifier())],
+            vec![self.keys.instance(key.instance())],
+        );
+        let deleted = self.scripts.delete.run(&self.client, keys, args).await?;
         Ok(as_i64(&deleted).unwrap_or(0) > 0)
     }
 
@@ -205,15 +231,13 @@ impl Store {
         key: &CartKey,
         version: u64,
     ) -> Result<bool, StorageError> {
-        let deleted = self
-            .scripts
-            .delete_at
-            .run(
-                &self.client,
-                vec![self.keys.cart(key), self.keys.set(key.identifier())],
-                vec![version.to_string(), self.keys.instance(key.instance())],
-            )
-            .await?;
+        let (keys, args) = self.logged(
+            key,
+            None,
+            vec![self.keys.cart(key), self.keys.set(key.identifier())],
+            vec![version.to_string(), self.keys.instance(key.instance())],
+        );
+        let deleted = self.scripts.delete_at.run(&self.client, keys, args).await?;
         Ok(as_i64(&deleted).unwrap_or(0) > 0)
     }
 
@@ -290,19 +314,26 @@ impl Store {
         if slot(&source) != slot(&target) && self.client.clustered() {
             return self.mover().swap(from, to, instance).await;
         }
-        let moved = self
-            .scripts
-            .swap
-            .run(
+        let mut keys = vec![source, self.keys.set(from), target, self.keys.set(to)];
+        let mut args = vec![
+            self.keys.instance(instance),
+            self.ttl_millis(),
+            now().to_string(),
+        ];
+        if self.event_log {
+            // Both carts share the slot, so one stream (KEYS[5]) takes both events.
+            let (from_key, to_key) = (CartKey::new(from, instance), CartKey::new(to, instance));
+            events::declare(
                 &self.client,
-                vec![source, self.keys.set(from), target, self.keys.set(to)],
-                vec![
-                    self.keys.instance(instance),
-                    self.ttl_millis(),
-                    now().to_string(),
-                ],
-            )
-            .await?;
+                &self.keys,
+                &from_key,
+                None,
+                &mut keys,
+                &mut args,
+            );
+            events::event_args(&to_key, None, &mut args);
+        }
+        let moved = self.scripts.swap.run(&self.client, keys, args).await?;
         match moved {
             // Frozen by an unfinished cross-slot move: that move goes first and takes the cart.
             Value::Array(values) => {
@@ -315,6 +346,15 @@ impl Store {
     }
 
     pub(super) async fn forget(&self, identifier: &str) -> Result<usize, StorageError> {
+        if self.event_log {
+            // The forget script declares a cart key per instance and no room for a stream:
+            // with the event log on, each instance goes by the delete script, which logs it.
+            let mut deleted = 0;
+            for instance in self.instances(identifier).await? {
+                deleted += usize::from(self.delete(&CartKey::new(identifier, instance)).await?);
+            }
+            return Ok(deleted);
+        }
         let deleted = self
             .members_script(&self.scripts.forget, identifier)
             .await?;
@@ -328,7 +368,7 @@ impl Store {
         cursor: Option<String>,
         batch: usize,
     ) -> Result<ScanPage, StorageError> {
-        let page = scan::page(&self.client, &self.keys.scan_pattern(), cursor, batch).await?;
+        let page = scan::page(&self.client, &self.keys.scan_pattern(), None, cursor, batch).await?;
         let mut found: Vec<CartKey> = page
             .keys
             .iter()

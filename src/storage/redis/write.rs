@@ -38,7 +38,11 @@ pub(super) async fn modify(
         };
         let written = Fingerprint::of(&document);
         let now = now();
-        match store.save_document(key, document, expected, now).await {
+        let logged_id = write_ids.last().map(String::as_str);
+        match store
+            .save_document(key, document, expected, now, logged_id)
+            .await
+        {
             Ok(version) => {
                 let cart = Versioned {
                     value: cart,

@@ -11,8 +11,12 @@
 -- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds.
 -- A cart being moved to another slot (field `m`, see move_out.lua) is frozen: the save answers
 -- {2, version, target} and the caller finishes the move before it tries again.
+-- With the event log on (see log_event.lua): KEYS[3] and ARGV[6..8]; only a write that
+-- happened logs, after it happened.
 -- Returns {1, new version} on success, {0, current version or -1} on a conflict.
 
+local refused = check_event_stream(3)
+if refused then return refused end
 local stored = redis.call('HMGET', KEYS[1], 'v', 'm')
 local current = stored[1]
 if stored[2] then return {2, tonumber(current), stored[2]} end
@@ -32,4 +36,5 @@ redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2], 't', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+log_event(3, current and 'u' or 'c', version, 6)
 return {1, tonumber(version)}

@@ -9,15 +9,21 @@
 -- ARGV[1]: the encoded instance; ARGV[2]: the TTL in milliseconds; ARGV[3]: now, unix seconds.
 -- A source cart frozen by a cross-slot move (field `m`, see move_out.lua) is not moved again:
 -- the answer names that move's target, and the caller finishes it.
+-- With the event log on (see log_event.lua): KEYS[5], the slot's stream, with ARGV[4..6] for the
+-- source and ARGV[7..9] for the target: the source logs `deleted` at the version moved, the target
+-- `created` or `updated` at its new version (a cart moved onto itself: `updated`).
 -- Returns 1 if a cart was moved, 0 if the source had none, {2, target} if it is moving.
 
+local refused = check_event_stream(5)
+if refused then return refused end
 local moved = redis.call('HMGET', KEYS[1], 'v', 'd', 'm')
 if not moved[1] then return 0 end
 if moved[3] then return {2, moved[3]} end
 if KEYS[1] == KEYS[3] then
-  redis.call('HINCRBY', KEYS[1], 'v', 1)
-  redis.call('HSET', KEYS[1], 't', ARGV[3])
+  local bumped = string.format('%d', tonumber(moved[1]) + 1)
+  redis.call('HSET', KEYS[1], 'v', bumped, 't', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  log_event(5, 'u', bumped, 7)
   return 1
 end
 local now = redis.call('TIME')
@@ -31,4 +37,6 @@ redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('PEXPIRE', KEYS[4], ARGV[2])
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
+log_event(5, 'd', moved[1], 4)
+log_event(5, replaced > 0 and 'u' or 'c', version, 7)
 return 1
