@@ -27,11 +27,20 @@ for _ in $(seq 1 64); do
     -d '{"id":"sku-0","quantity":1}' "http://127.0.0.1:$PORT$SEED"
   cookies="$cookies${cookies:+,}$(awk '$6=="id"{print "id="$7}' "$jar")"; rm -f "$jar"
 done
-ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
+# A process may end between listing and reading: it counts 0 then.
+ticks() {
+  local t=0 p v
+  for p in "$@"; do v=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null); t=$((t + ${v:-0})); done
+  echo "$t"
+}
 others() { for p in /proc/[0-9]*; do grep -qE '^(redis-server|postgres)' "$p/comm" 2>/dev/null && echo "${p#/proc/}"; done; return 0; }
+load() { WRK_PATH=$TARGET WRK_COOKIES=$cookies wrk -t1 -c16 -d"$1" -s "bench/results/$SCRIPT.lua" "http://127.0.0.1:$PORT"; }
+# A first second of load opens the server's pool connections, so that the Postgres backends
+# serving the measured run exist when the processes are listed.
+load 1s >/dev/null
 OTHERS=$(others | tr '\n' ' ')
 s0=$(ticks $SERVER); o0=$(ticks $OTHERS)
-out=$(WRK_PATH=$TARGET WRK_COOKIES=$cookies wrk -t1 -c16 -d"${SECS}s" -s "bench/results/$SCRIPT.lua" "http://127.0.0.1:$PORT")
+out=$(load "${SECS}s")
 s1=$(ticks $SERVER); o1=$(ticks $OTHERS)
 requests=$(echo "$out" | awk '/requests in/{print $1}')
 hz=$(getconf CLK_TCK)
