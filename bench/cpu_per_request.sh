@@ -10,6 +10,8 @@
 # <driver prefix>/cart/items, as bench/load.sh does. Talks to 127.0.0.1 only, bounded by wrk -d.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 SIDE=$1 SCRIPT=$2 TARGET=$3 SECS=${4:-4} PORT=${PORT:-3960}
 SEED="/${TARGET#/}"; SEED="${SEED%%/cart*}/cart/items"
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
@@ -20,13 +22,7 @@ PORT=$PORT ./target/release/examples/bench_server "$SIDE" >bench/results/cpu-ser
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do grep -q listening bench/results/cpu-server.log && break; sleep 0.1; done
-cookies=""
-for _ in $(seq 1 64); do
-  jar=$(mktemp)
-  curl -sf -o /dev/null -c "$jar" -H 'content-type: application/json' \
-    -d '{"id":"sku-0","quantity":1}' "http://127.0.0.1:$PORT$SEED"
-  cookies="$cookies${cookies:+,}$(awk '$6=="id"{print "id="$7}' "$jar")"; rm -f "$jar"
-done
+cookies=$(session_cookies "http://127.0.0.1:$PORT" "$SEED")
 # A process may end between listing and reading: it counts 0 then.
 ticks() {
   local t=0 p v

@@ -15,6 +15,8 @@
 # 0 otherwise. The report goes to bench/results/events.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 SECONDS_PER_RUN=${1:-2}
 ROUNDS=${2:-25}
 CONNECTIONS=${CONNECTIONS:-16}
@@ -54,17 +56,6 @@ start off "$OFF_PORT" 0
 start on "$ON_PORT" 1
 read -r PG_BEFORE REDIS_BEFORE <<<"$(events_logged)"
 
-session_cookies() { # BASE ADD_PATH
-  local jar cookies=""
-  for _ in $(seq 1 "$SESSIONS"); do
-    jar=$(mktemp)
-    curl -sf -o /dev/null -c "$jar" -H 'content-type: application/json' \
-      -d '{"id":"sku-0","quantity":1}' "$1$2" || { echo "seeding $1$2 failed"; exit 1; }
-    cookies="$cookies${cookies:+,}$(awk '$6=="id"{print "id="$7}' "$jar")"
-    rm -f "$jar"
-  done
-  echo "$cookies"
-}
 
 cat >"$OUT/events-add.lua" <<'LUA'
 cookies = {}
@@ -95,12 +86,7 @@ run() {
   local out="$OUT/events-$name-$log_state.wrk"
   WRK_PATH=$path WRK_COOKIES=$cookies wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
     -s "$OUT/events-add.lua" "$base" >"$out"
-  awk -v name="$name" -v state="$log_state" '
-    /Requests\/sec/ { rps = $2 }
-    $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
-    /Non-2xx/ { non2xx = $5 }
-    /Socket errors/ { gsub(",", ""); sockets = $4 + $6 + $8 + $10 }
-    END { print name, state, rps, p50, p99, non2xx + 0, sockets + 0 }' "$out" >>"$OUT/events-runs.txt"
+  wrk_summary "$name" "$log_state" "$out" >>"$OUT/events-runs.txt"
 }
 
 : >"$OUT/events-runs.txt"

@@ -23,6 +23,8 @@
 # the load-report markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 SECONDS_PER_RUN=${1:-5}
 ROUNDS=${2:-3}
 CONNECTIONS=${CONNECTIONS:-16}
@@ -55,17 +57,6 @@ start hand-written "$HAND_WRITTEN_PORT"; HAND_WRITTEN_PID=${PIDS[-1]}
 # Fresh sessions (cookie headers, comma-separated) for one run, each with one cart line already:
 # one visitor per connection and more, as real traffic has, so that runs measure the drivers and
 # not connections fighting over one cart.
-session_cookies() { # BASE ADD_PATH
-  local jar cookies=""
-  for _ in $(seq 1 "$SESSIONS"); do
-    jar=$(mktemp)
-    curl -sf -o /dev/null -c "$jar" -H 'content-type: application/json' \
-      -d '{"id":"sku-0","quantity":1}' "$1$2" || { echo "seeding $1$2 failed"; exit 1; }
-    cookies="$cookies${cookies:+,}$(awk '$6=="id"{print "id="$7}' "$jar")"
-    rm -f "$jar"
-  done
-  echo "$cookies"
-}
 
 cat >"$OUT/cookies.lua" <<'LUA'
 cookies = {}
@@ -103,12 +94,7 @@ run() {
   local log="$OUT/$name-$side.wrk"
   WRK_PATH=$path WRK_COOKIES=$cookies wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
     -s "$OUT/$script.lua" "$base" >"$log"
-  awk -v name="$name" -v side="$side" '
-    /Requests\/sec/ { rps = $2 }
-    $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
-    /Non-2xx/ { non2xx = $5 }
-    /Socket errors/ { gsub(",", ""); sockets = $4 + $6 + $8 + $10 }
-    END { print name, side, rps, p50, p99, non2xx + 0, sockets + 0 }' "$log" >>"$OUT/runs.txt"
+  wrk_summary "$name" "$side" "$log" >>"$OUT/runs.txt"
 }
 
 # pair NAME SCRIPT PATH SEED: both sides, the first alternating between rounds.
