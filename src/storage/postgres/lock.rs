@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sqlx::{Postgres, Transaction};
 
 use super::PostgresStorage;
-use super::rows::{current_version, from_row, known_binds, select_sql, storage_error, write};
+use super::rows::{current_version, load_row, storage_error, write};
 use crate::storage::{
     CartKey, CartOp, Modified, ModifyError, ModifyOptions, backoff, committed_write, new_write_id,
 };
@@ -53,21 +53,9 @@ pub(super) async fn locked_modify(
     }
     loop {
         let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(storage_error)?;
-        let known = storage.parsed.latest(key);
-        let (version, updated_at) = known_binds(known.as_ref());
-        let row = sqlx::query(&select_sql(table, " FOR UPDATE"))
-            .bind(key.identifier())
-            .bind(key.instance())
-            .bind(version)
-            .bind(updated_at)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(storage_error)?;
-        let current = row
-            .map(|row| {
-                from_row(&storage.parsed, key, &row, known.as_ref()).map(Arc::unwrap_or_clone)
-            })
-            .transpose()?;
+        let current = load_row(&mut *tx, table, " FOR UPDATE", &storage.parsed, key)
+            .await?
+            .map(Arc::unwrap_or_clone);
         let write_id = new_write_id();
         // On an error the transaction is dropped, which rolls it back.
         let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;

@@ -68,8 +68,8 @@ use super::{
 };
 use crate::cart::CartContents;
 use rows::{
-    CLOCK_VERSION, DRIVER, Logged, current_version, from_row, is_unique_violation, known_binds,
-    select_sql, storage_error, write,
+    CLOCK_VERSION, DRIVER, Logged, current_version, is_unique_violation, load_row, storage_error,
+    write,
 };
 
 mod events;
@@ -315,18 +315,7 @@ impl CartStorage for PostgresStorage {
         &self,
         key: &CartKey,
     ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
-        let known = self.parsed.latest(key);
-        let (version, updated_at) = known_binds(known.as_ref());
-        let row = sqlx::query(&select_sql(&self.table, ""))
-            .bind(key.identifier())
-            .bind(key.instance())
-            .bind(version)
-            .bind(updated_at)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        row.map(|row| from_row(&self.parsed, key, &row, known.as_ref()))
-            .transpose()
+        load_row(&self.pool, &self.table, "", &self.parsed, key).await
     }
 
     async fn save(

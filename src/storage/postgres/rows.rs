@@ -62,30 +62,23 @@ impl<'q> sqlx::Encode<'q, Postgres> for Document<'_> {
     }
 }
 
-/// The fields of the document that make up the `log` column.
-const LOG_FIELDS: [&str; 2] = ["writes", "merged"];
-
-/// The column values of the document bound as `$3`: `items`, `conditions` and `metadata` as
-/// they are, `log` the fields of [`LOG_FIELDS`] the document has (a field it leaves out stays
-/// out), `settings` the rest.
-fn column_values() -> [String; 5] {
-    let log_fields = LOG_FIELDS.map(|field| format!("'{field}'")).join(", ");
-    [
-        "coalesce($3 -> 'items', '[]')".to_owned(),
-        "coalesce($3 -> 'conditions', '[]')".to_owned(),
-        "coalesce($3 -> 'metadata', '{}')".to_owned(),
-        format!(
-            "$3 - '{{items,conditions,metadata,{}}}'::text[]",
-            LOG_FIELDS.join(",")
-        ),
-        format!(
-            "(SELECT coalesce(jsonb_object_agg(key, value), '{{}}') FROM jsonb_each($3) \
-             WHERE key IN ({log_fields}))"
-        ),
-    ]
-}
-
-const COLUMNS: [&str; 5] = ["items", "conditions", "metadata", "settings", "log"];
+/// Each column and its value from the document bound as `$3`: `items`, `conditions` and
+/// `metadata` as they are; `log` the document's `writes` and `merged` (a field it leaves out stays
+/// out); `settings` the rest.
+const COLUMN_VALUES: [(&str, &str); 5] = [
+    ("items", "coalesce($3 -> 'items', '[]')"),
+    ("conditions", "coalesce($3 -> 'conditions', '[]')"),
+    ("metadata", "coalesce($3 -> 'metadata', '{}')"),
+    (
+        "settings",
+        "$3 - '{items,conditions,metadata,writes,merged}'::text[]",
+    ),
+    (
+        "log",
+        "(SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each($3) \
+         WHERE key IN ('writes', 'merged'))",
+    ),
+];
 
 /// The database clock in microseconds: the first version of a cart created now, the same clock
 /// for every process, so that a cart deleted and created again starts above every version its
@@ -95,7 +88,7 @@ pub(super) const CLOCK_VERSION: &str = "(extract(epoch from clock_timestamp()) *
 /// Reads a row selected with [`select_sql`] and the entry `known` its `$3` and `$4` named: the
 /// row's document is parsed unless `parsed` holds it, and not even sent when the row is still at
 /// the known version and write time.
-pub(super) fn from_row(
+fn from_row(
     parsed: &ParsedDocuments,
     key: &CartKey,
     row: &PgRow,
@@ -127,10 +120,10 @@ pub(super) fn from_row(
 
 /// The row's document is put back together by Postgres and sent as text: one JSON parse
 /// here instead of five JSON values and a reassembly. When the row's version and write time are
-/// `$3` and `$4` (the cart this process holds parsed, see [`known_binds`]), no document is sent:
+/// `$3` and `$4` (the cart this process holds parsed, see [`load_row`]), no document is sent:
 /// the row is the one already parsed. Rows written before the `log` column existed keep their
 /// log in `settings`, which this reads just as well; their next write moves it.
-pub(super) fn select_sql(table: &str, suffix: &str) -> String {
+fn select_sql(table: &str, suffix: &str) -> String {
     format!(
         "SELECT CASE WHEN version = $3 AND updated_at = $4 THEN NULL ELSE \
          (settings || log || jsonb_build_object('items', items, 'conditions', conditions, \
@@ -139,15 +132,30 @@ pub(super) fn select_sql(table: &str, suffix: &str) -> String {
     )
 }
 
-/// `$3` and `$4` of [`select_sql`] for the cart this process holds parsed (`NULL`s without one:
-/// the document is sent).
-pub(super) fn known_binds(
-    known: Option<&Arc<Versioned<CartContents>>>,
-) -> (Option<i64>, Option<OffsetDateTime>) {
-    match known {
-        Some(known) => (Some(known.version as i64), known.updated_at),
-        None => (None, None),
-    }
+/// The cart of `key`, read with [`select_sql`] (`suffix` appended: `" FOR UPDATE"` in a locked
+/// write), on a pool or inside a transaction. The statement names the version and write time of
+/// the cart `parsed` holds, so an unchanged row comes back without its document.
+pub(super) async fn load_row<'e, E>(
+    executor: E,
+    table: &str,
+    suffix: &str,
+    parsed: &ParsedDocuments,
+    key: &CartKey,
+) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let known = parsed.latest(key);
+    let row = sqlx::query(&select_sql(table, suffix))
+        .bind(key.identifier())
+        .bind(key.instance())
+        .bind(known.as_ref().map(|known| known.version as i64))
+        .bind(known.as_ref().and_then(|known| known.updated_at))
+        .fetch_optional(executor)
+        .await
+        .map_err(storage_error)?;
+    row.map(|row| from_row(parsed, key, &row, known.as_ref()))
+        .transpose()
 }
 
 /// The stored version of a cart, for the diagnostics of a conflict.
@@ -212,12 +220,10 @@ pub(super) async fn write<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
-    let values = column_values();
     let mut query = match expected {
         Some(_) => {
-            let set: Vec<String> = COLUMNS
+            let set: Vec<String> = COLUMN_VALUES
                 .iter()
-                .zip(&values)
                 .map(|(column, value)| format!("{column} = {value}"))
                 .collect();
             format!(
@@ -227,13 +233,16 @@ where
                 set.join(", ")
             )
         }
-        None => format!(
-            "INSERT INTO {table} (identifier, instance, {}, version) \
-             VALUES ($1, $2, {}, {CLOCK_VERSION}) \
-             ON CONFLICT (identifier, instance) DO NOTHING RETURNING version, updated_at",
-            COLUMNS.join(", "),
-            values.join(", ")
-        ),
+        None => {
+            let (columns, values): (Vec<&str>, Vec<&str>) = COLUMN_VALUES.into_iter().unzip();
+            format!(
+                "INSERT INTO {table} (identifier, instance, {}, version) \
+                 VALUES ($1, $2, {}, {CLOCK_VERSION}) \
+                 ON CONFLICT (identifier, instance) DO NOTHING RETURNING version, updated_at",
+                columns.join(", "),
+                values.join(", ")
+            )
+        }
     };
     if let Some(log) = log {
         let (kind, first) = match expected {
