@@ -191,11 +191,13 @@ pub(crate) async fn optimistic_modify<S: CartStorage + ?Sized>(
     options: &ModifyOptions,
     op: &CartOp<'_>,
 ) -> Result<Modified, ModifyError> {
-    modify_with(
+    // The document is not stored here, only its size checked: counted, not collected.
+    modify_loop(
         storage,
         key,
         options,
         op,
+        false,
         |cart, _document, expected| async move {
             match storage.save(key, &cart, expected).await {
                 Ok(version) => Ok(Attempt::Committed(Versioned::new(cart, version))),
@@ -222,6 +224,24 @@ where
     Save: Fn(CartContents, Vec<u8>, Option<u64>) -> Saving,
     Saving: Future<Output = Result<Attempt, StorageError>>,
 {
+    modify_loop(storage, key, options, op, true, save).await
+}
+
+/// The loop of [`optimistic_modify`] and [`modify_with`]; `save` gets an empty document unless
+/// `encoded`.
+async fn modify_loop<S, Save, Saving>(
+    storage: &S,
+    key: &CartKey,
+    options: &ModifyOptions,
+    op: &CartOp<'_>,
+    encoded: bool,
+    save: Save,
+) -> Result<Modified, ModifyError>
+where
+    S: CartStorage + ?Sized,
+    Save: Fn(CartContents, Vec<u8>, Option<u64>) -> Saving,
+    Saving: Future<Output = Result<Attempt, StorageError>>,
+{
     let deadline = options.deadline();
     let mut write_ids = Vec::new();
     let mut retries = 0;
@@ -233,7 +253,12 @@ where
             None => storage.load(key).await?,
         };
         let write_id = new_write_id();
-        let (cart, document, expected) = options.apply_encoded(current, op, &write_id)?;
+        let (cart, document, expected) = if encoded {
+            options.apply_encoded(current, op, &write_id)?
+        } else {
+            let (cart, expected) = options.apply(current, op, &write_id)?;
+            (cart, Vec::new(), expected)
+        };
         write_ids.push(write_id);
         let committed = |stored| Modified {
             cart: stored,
