@@ -22,7 +22,12 @@ use sqlx::{Connection, PgConnection, PgPool};
 /// The advisory lock key `migrate` documents.
 const LOCK_KEY: i64 = 7023492731563504244;
 
-const OUR_VERSIONS: [i64; 3] = [20261128000000, 20261201000000, 20261203000000];
+const OUR_VERSIONS: [i64; 4] = [
+    20261128000000,
+    20261201000000,
+    20261203000000,
+    20261204000000,
+];
 
 /// Runs `test` with the URL of a new, empty database, which is dropped afterwards, also when
 /// `test` panics.
@@ -244,19 +249,20 @@ async fn a_second_run_applies_nothing() {
             [
                 (OUR_VERSIONS[0], "create carts"),
                 (OUR_VERSIONS[1], "add write log"),
-                (OUR_VERSIONS[2], "create cart events")
+                (OUR_VERSIONS[2], "create cart events"),
+                (OUR_VERSIONS[3], "index idle carts by hour")
             ]
         );
-        // The first migration creates this index: a run that executed it again would bring it
+        // The last migration creates this index: a run that executed it again would bring it
         // back.
-        sqlx::query("DROP INDEX carts_updated_at_idx")
+        sqlx::query("DROP INDEX carts_updated_hour_idx")
             .execute(storage.pool())
             .await
             .unwrap();
 
         storage.migrate().await.unwrap();
 
-        assert!(!has_index(storage.pool(), "carts_updated_at_idx").await);
+        assert!(!has_index(storage.pool(), "carts_updated_hour_idx").await);
         let again: Vec<(i64, String, time::OffsetDateTime)> = sqlx::query_as(
             "SELECT version, description, applied_at FROM axum_cart_migrations ORDER BY version",
         )
@@ -366,7 +372,7 @@ async fn a_database_migrated_through_sqlx_history_migrates_again() {
         // cleanly next to ours.
         sqlx::query(
             "DELETE FROM _sqlx_migrations \
-             WHERE version IN (20261128000000, 20261201000000, 20261203000000)",
+             WHERE version IN (20261128000000, 20261201000000, 20261203000000, 20261204000000)",
         )
         .execute(&app_pool)
         .await

@@ -139,6 +139,24 @@ pub fn migration_for(table: &str) -> String {
         + "\n"
         + &include_str!("../../migrations/20261203000000_create_cart_events.sql")
             .replace("carts_event", &format!("{table}_event"))
+        + "\n"
+        + &include_str!("../../migrations/20261204000000_index_idle_carts_by_hour.sql")
+            .replace("ALTER TABLE carts", &format!("ALTER TABLE {table}"))
+            .replace(
+                "carts_updated_hour_idx ON carts",
+                &format!("{}_updated_hour_idx ON {table}", table.replace('.', "_")),
+            )
+            .replace(
+                "carts_updated_at_idx",
+                &format!(
+                    "{}{}_updated_idx",
+                    table
+                        .rsplit_once('.')
+                        .map(|(schema, _)| format!("{schema}."))
+                        .unwrap_or_default(),
+                    table.replace('.', "_")
+                ),
+            )
 }
 
 /// A storage on a new schema of the test database (pool of `connections`).

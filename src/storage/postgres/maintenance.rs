@@ -10,6 +10,15 @@ use super::PostgresStorage;
 use super::rows::storage_error;
 use crate::storage::StorageError;
 
+/// Carts last written before `$1`, found through the index on `updated_hour` (the hour of
+/// `updated_at`, which is never after it; see the migration that adds it): `updated_at` itself is
+/// not indexed, so that writes stay HOT updates.
+const IDLE_BEFORE: &str = "updated_hour < $1 AND updated_at < $1";
+
+/// Oldest first, in the index's order: `updated_hour` grows with `updated_at`, so this is the
+/// order of `updated_at`, sorted within each hour only.
+const OLDEST_FIRST: &str = "updated_hour, updated_at";
+
 /// A non-empty cart not updated for a while.
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,8 +108,8 @@ impl PostgresStorage {
             "SELECT identifier, instance, jsonb_array_length(items)::bigint AS lines, \
              COALESCE((SELECT sum((item->>'quantity')::bigint) FROM jsonb_array_elements(items) item), 0)::bigint AS quantity, \
              updated_at FROM {} \
-             WHERE updated_at < $1 AND jsonb_array_length(items) > 0 \
-             ORDER BY updated_at LIMIT $2",
+             WHERE {IDLE_BEFORE} AND jsonb_array_length(items) > 0 \
+             ORDER BY {OLDEST_FIRST} LIMIT $2",
             self.table
         );
         let rows = sqlx::query(&sql)
@@ -149,7 +158,7 @@ impl PostgresStorage {
     ) -> Result<PruneReport, StorageError> {
         let cutoff = OffsetDateTime::now_utc() - options.older_than;
         let batch_size = options.batch_size.max(1);
-        let count = format!("SELECT count(*) FROM {} WHERE updated_at < $1", self.table);
+        let count = format!("SELECT count(*) FROM {} WHERE {IDLE_BEFORE}", self.table);
         let matched: i64 = sqlx::query_scalar(&count)
             .bind(cutoff)
             .fetch_one(&self.pool)
@@ -164,7 +173,7 @@ impl PostgresStorage {
         }
         let delete = format!(
             "DELETE FROM {table} WHERE id IN \
-             (SELECT id FROM {table} WHERE updated_at < $1 ORDER BY updated_at LIMIT $2)",
+             (SELECT id FROM {table} WHERE {IDLE_BEFORE} ORDER BY {OLDEST_FIRST} LIMIT $2)",
             table = self.table
         );
         loop {

@@ -2,7 +2,7 @@
 //! optimistic locking, an optional `SELECT ... FOR UPDATE` mode, and abandoned-cart tools.
 //!
 //! # Schema
-//! `migrations/` creates the table `carts`, adds its `log` column and creates the event log's
+//! `migrations/` creates the table `carts`, adds its `log` and `updated_hour` columns and creates the event log's
 //! tables `carts_events` and `carts_event_cursors` (see [`PostgresStorage::with_event_log`]; apply them with
 //! [`PostgresStorage::migrate`], or copy them into your own migrations):
 //!
@@ -14,7 +14,12 @@
 //! | `settings` | `jsonb` | the rest of the document: `schema`, `currency`, `rounding` |
 //! | `log` | `jsonb` | the ids of the cart's last writes and the guest carts merged into it |
 //! | `version` | `bigint` | the database clock (µs) for a new cart, +1 per committed write |
-//! | `created_at`, `updated_at` | `timestamptz` | `updated_at` is indexed, for abandoned carts |
+//! | `created_at`, `updated_at` | `timestamptz` | the cart's first and last write |
+//! | `updated_hour` | `timestamptz`, generated | the hour of `updated_at`, indexed, for abandoned carts |
+//!
+//! `updated_at` itself is not indexed: every write changes it, and an index on it would make
+//! every write insert into every index of the table. With only `updated_hour` indexed, most writes
+//! are HOT updates. The document columns are compressed with lz4 where the server has it.
 //!
 //! **Another table name.** [`PostgresStorage::with_table`] points the driver at another table
 //! (`shop_carts`, `cart.carts`). The bundled migrations always work on `carts`: for another name,
