@@ -28,17 +28,26 @@ impl Keys {
 
     /// `{prefix}:{<identifier>}:<instance>`: the hash holding one cart.
     pub(super) fn cart(&self, key: &CartKey) -> String {
-        format!(
-            "{}:{{{}}}:{}",
-            self.prefix,
-            encode_part(key.identifier()),
-            encode_part(key.instance())
-        )
+        // Built in one buffer: every cart command names a key, and a read is little else.
+        let (identifier, instance) = (key.identifier(), key.instance());
+        let mut out =
+            String::with_capacity(self.prefix.len() + identifier.len() + instance.len() + 4);
+        out.push_str(&self.prefix);
+        out.push_str(":{");
+        push_encoded(&mut out, identifier);
+        out.push_str("}:");
+        push_encoded(&mut out, instance);
+        out
     }
 
     /// `{prefix}:{<identifier>}`: the set of an identifier's instances.
     pub(super) fn set(&self, identifier: &str) -> String {
-        format!("{}:{{{}}}", self.prefix, encode_part(identifier))
+        let mut out = String::with_capacity(self.prefix.len() + identifier.len() + 3);
+        out.push_str(&self.prefix);
+        out.push_str(":{");
+        push_encoded(&mut out, identifier);
+        out.push('}');
+        out
     }
 
     /// An instance as the instance set stores it.
@@ -135,6 +144,17 @@ fn base36(mut n: u64) -> String {
 /// Percent-encodes the characters that structure keys.
 fn encode_part(part: &str) -> String {
     let mut out = String::with_capacity(part.len());
+    push_encoded(&mut out, part);
+    out
+}
+
+/// Appends `part` percent-encoded where it holds `%`, `:`, `{` or `}`; most parts hold none and
+/// are copied whole.
+fn push_encoded(out: &mut String, part: &str) {
+    if !part.contains(['%', ':', '{', '}']) {
+        out.push_str(part);
+        return;
+    }
     for c in part.chars() {
         match c {
             '%' => out.push_str("%25"),
@@ -144,7 +164,6 @@ fn encode_part(part: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 fn decode_part(part: &str) -> String {
