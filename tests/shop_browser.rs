@@ -26,26 +26,37 @@ impl Drop for ChromeDriver {
 }
 
 fn start_chromedriver() -> ChromeDriver {
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is not installed: apt-get install chromium chromium-driver (./scripts/test does)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    // Readiness poll: chromedriver accepts connections once it can take sessions.
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not start within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    // A port found free may be taken again before chromedriver binds it (the other browser test
+    // starts its own driver meanwhile): a driver that exited instead of listening is started
+    // again on another port, so that the readiness poll never counts another driver's socket.
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed: apt-get install chromium chromium-driver (./scripts/test does)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Readiness poll: chromedriver accepts connections once it can take sessions.
+        loop {
+            if child.try_wait().expect("chromedriver's status").is_some() {
+                break;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return ChromeDriver {
+                    child,
+                    url: format!("http://127.0.0.1:{port}"),
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    ChromeDriver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
+    panic!("chromedriver exited on start five times");
 }
 
 /// A browser with its own fresh profile (its own cookies).
