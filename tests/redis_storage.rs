@@ -637,3 +637,36 @@ async fn a_lost_answer_applies_the_change_once_optimistic() {
 async fn a_lost_answer_applies_the_change_once_with_locking() {
     a_lost_answer_applies_the_change_once(true).await;
 }
+
+/// A cart moved onto its own identifier keeps its TTL and its instance set's together: the set,
+/// which lists the cart, never expires before it.
+#[tokio::test]
+async fn a_cart_swapped_onto_itself_refreshes_its_instance_set_too() {
+    let storage = redis::fresh_storage()
+        .await
+        .with_ttl(Duration::from_millis(HOUR_MS as u64));
+    let key = guest_key();
+    let set_key = format!("{}:{{{}}}", storage.prefix(), key.identifier());
+    storage
+        .save(&key, &CartContents::new(Currency::USD), None)
+        .await
+        .unwrap();
+    for stored in [storage.cart_key(&key), set_key.clone()] {
+        let _: bool = storage
+            .client()
+            .pexpire(stored.as_str(), 5_000, None)
+            .await
+            .unwrap();
+    }
+    storage
+        .swap_identifier(key.identifier(), key.identifier(), key.instance())
+        .await
+        .unwrap();
+    for stored in [storage.cart_key(&key), set_key] {
+        let after = pttl(&storage, &stored).await;
+        assert!(
+            after > RESET_MS && after <= HOUR_MS,
+            "the swap reset {stored}'s TTL to an hour: PTTL {after}"
+        );
+    }
+}

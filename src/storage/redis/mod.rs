@@ -18,8 +18,7 @@
 //! # One round trip each
 //! A load is one `HMGET`. A compare-and-set save is one Lua script (`EVALSHA`; after a
 //! `SCRIPT FLUSH` the script is loaded again and the call repeated) that checks the version,
-//! writes the document with version + 1 and, unless it is still nearly full (see TTL), refreshes
-//! the TTL and records the instance. `delete`,
+//! writes the document with version + 1, refreshes the TTL and records the instance. `delete`,
 //! `delete_at`, `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic.
 //!
 //! # Redis Cluster
@@ -48,11 +47,8 @@
 //! stored in the cart tells `modify`, optimistic or locking, that the change is already in.
 //!
 //! # TTL
-//! Every write leaves the cart at least 99 % of its TTL (default one day) to live, and no more than
-//! a minute short of it: a write sets the TTL again (with its instance set's) unless less than
-//! that has run down since it was last set, since refreshing costs a save three more commands.
-//! [`RedisStorage::with_ttl_refresh_on_read`] makes reads refresh it too (the load becomes a
-//! one-call script).
+//! Every write sets the cart's TTL (default one day); [`RedisStorage::with_ttl_refresh_on_read`] makes
+//! reads refresh it too (the load becomes a one-call script).
 //!
 //! # Locking
 //! By default writers are optimistic: a conflict is retried. [`RedisStorage::with_locking`]

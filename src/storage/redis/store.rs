@@ -1,8 +1,7 @@
 //! The cart commands: each cart operation as the one Redis call it is.
 //!
 //! A cart is a hash with `v` (version), `d` (the cart document as JSON) and `t` (last write, unix
-//! seconds). A write refreshes the TTL of the cart and of its identifier's instance set unless it
-//! is still nearly full (see `save.lua`).
+//! seconds). Every write refreshes the TTL of the cart and of its identifier's instance set.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,9 +32,6 @@ pub(super) struct Store {
     pub(super) event_log: bool,
 }
 
-/// The most a save lets a cart's TTL run down before it sets it again.
-const FRESH_TTL_SLACK: Duration = Duration::from_secs(60);
-
 /// The write time stored with a cart, Unix seconds.
 pub(super) fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
@@ -44,14 +40,6 @@ pub(super) fn now() -> i64 {
 impl Store {
     fn ttl_millis(&self) -> String {
         self.ttl.as_millis().to_string()
-    }
-
-    /// The remaining TTL above which a save leaves a cart's TTL as it is (see `save.lua`): a
-    /// hundredth of the TTL, at most a minute, below the full TTL. So a cart always has at least
-    /// that much less than its TTL left after a write.
-    fn fresh_ttl_millis(&self) -> u128 {
-        let ttl = self.ttl.as_millis();
-        ttl - (ttl / 100).min(FRESH_TTL_SLACK.as_millis())
     }
 
     /// The keys and arguments of a writing script, with the cart's event stream and the event's
@@ -103,7 +91,7 @@ impl Store {
             .client
             .timed(connection.pexpire(&cart, self.ttl.as_millis() as i64, None))
             .await?;
-        // Its instance set's after it, so that the set outlives it (see `save.lua`).
+        // Its instance set's after it, as every write sets them, so that the set outlives it.
         let _: i64 = self
             .client
             .timed(connection.pexpire(
@@ -195,7 +183,6 @@ impl Store {
                 self.ttl_millis(),
                 self.keys.instance(key.instance()),
                 now.to_string(),
-                self.fresh_ttl_millis().to_string(),
             ],
         );
         let answer = self.scripts.save.run(&self.client, keys, args).await?;

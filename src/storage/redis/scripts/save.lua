@@ -1,6 +1,5 @@
 -- Compare-and-set write of one cart: writes the document only if the stored version is the one
--- the caller read, bumps the version and, unless it is nearly full, refreshes the TTL and records
--- the instance.
+-- the caller read, bumps the version, refreshes the TTL and records the instance.
 -- A new cart starts at the server's clock in microseconds, not at 1: a cart created after a DEL
 -- or an expiry then starts above every version its earlier life reached (each write costs a
 -- round trip, so no cart gains a version per microsecond), and a writer still holding one of
@@ -9,15 +8,10 @@
 -- Versions travel as strings: Redis may print a large Lua number in exponent notation.
 -- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
 -- ARGV[1]: the expected version ('' when the cart must not exist yet); ARGV[2]: the document;
--- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds;
--- ARGV[6]: the remaining TTL in milliseconds above which an update leaves the TTLs alone.
--- Refreshing a TTL is three commands (the cart's, the instance set's, and the instance recorded
--- again), the most of what a save costs Redis: a cart written again while it still has nearly all
--- of its TTL is left as it is. Every TTL in an identifier's slot is set to the same value, and the
--- set's after its cart's, so the set outlives every cart in it and already holds this one.
+-- ARGV[3]: the TTL in milliseconds; ARGV[4]: the encoded instance; ARGV[5]: now, unix seconds.
 -- A cart being moved to another slot (field `m`, see move_out.lua) is frozen: the save answers
 -- {2, version, target} and the caller finishes the move before it tries again.
--- With the event log on (see log_event.lua): KEYS[3] and ARGV[7..9]; only a write that
+-- With the event log on (see log_event.lua): KEYS[3] and ARGV[6..8]; only a write that
 -- happened logs, after it happened.
 -- Returns {1, new version} on success, {0, current version or -1} on a conflict.
 
@@ -39,10 +33,8 @@ else
   version = now[1] .. string.format('%06d', tonumber(now[2]))
 end
 redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2], 't', ARGV[5])
-if not current or redis.call('PTTL', KEYS[1]) <= tonumber(ARGV[6]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  redis.call('SADD', KEYS[2], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-end
-log_event(3, current and 'u' or 'c', version, 7)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+log_event(3, current and 'u' or 'c', version, 6)
 return {1, tonumber(version)}

@@ -23,7 +23,7 @@ if KEYS[1] == KEYS[3] then
   local bumped = string.format('%d', tonumber(moved[1]) + 1)
   redis.call('HSET', KEYS[1], 'v', bumped, 't', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  -- Its set outlives it, as every other write keeps it (see save.lua).
+  -- Its set's too, as every write sets them: the set outlives the carts in it.
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   log_event(5, 'u', bumped, 7)
   return 1
