@@ -24,3 +24,22 @@ wrk_summary() {
     /Socket errors/ { gsub(",", ""); sockets = $4 + $6 + $8 + $10 }
     END { print name, label, rps, p50, p99, non2xx + 0, sockets + 0 }' "$3"
 }
+
+# start_one_side SIDE SCRIPT TARGET PORT LOG: for the scripts that measure one side of
+# examples/bench_server.rs under wrk. Builds it and starts SIDE on PORT (its pid in SERVER, killed
+# when the script exits, output in LOG), waits until it listens, and seeds $SESSIONS sessions
+# through TARGET's driver prefix (their cookies in COOKIES). SCRIPT names the wrk script that
+# bench/load.sh writes into bench/results.
+start_one_side() {
+  local side=$1 script=$2 target=$3 port=$4 log=$5 seed
+  seed="/${target#/}"; seed="${seed%%/cart*}/cart/items"
+  export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+  export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  [ -f "bench/results/$script.lua" ] || { echo "run bench/load.sh first (it writes the wrk scripts)"; exit 2; }
+  cargo build --release --quiet --example bench_server
+  PORT=$port ./target/release/examples/bench_server "$side" >"$log" 2>&1 &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null || true' EXIT
+  for _ in $(seq 1 300); do grep -q listening "$log" && break; sleep 0.1; done
+  COOKIES=$(session_cookies "http://127.0.0.1:$port" "$seed")
+}

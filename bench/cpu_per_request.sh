@@ -13,16 +13,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 source bench/common.sh
 SIDE=$1 SCRIPT=$2 TARGET=$3 SECS=${4:-4} PORT=${PORT:-3960}
-SEED="/${TARGET#/}"; SEED="${SEED%%/cart*}/cart/items"
-export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-[ -f bench/results/$SCRIPT.lua ] || { echo "run bench/load.sh first (it writes the wrk scripts)"; exit 2; }
-cargo build --release --quiet --example bench_server
-PORT=$PORT ./target/release/examples/bench_server "$SIDE" >bench/results/cpu-server.log 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do grep -q listening bench/results/cpu-server.log && break; sleep 0.1; done
-cookies=$(session_cookies "http://127.0.0.1:$PORT" "$SEED")
+start_one_side "$SIDE" "$SCRIPT" "$TARGET" "$PORT" bench/results/cpu-server.log
+cookies=$COOKIES
 # A process may end between listing and reading: it counts 0 then.
 ticks() {
   local t=0 p v

@@ -13,16 +13,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 source bench/common.sh
 SIDE=$1 SCRIPT=$2 TARGET=$3 SECS=${4:-3} PORT=${PORT:-3961}
-SEED="/${TARGET#/}"; SEED="${SEED%%/cart*}/cart/items"
-export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-[ -f bench/results/$SCRIPT.lua ] || { echo "run bench/load.sh first (it writes the wrk scripts)"; exit 2; }
-cargo build --release --quiet --example bench_server
-PORT=$PORT ./target/release/examples/bench_server "$SIDE" >bench/results/commands-server.log 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do grep -q listening bench/results/commands-server.log && break; sleep 0.1; done
-cookies=$(session_cookies "http://127.0.0.1:$PORT" "$SEED")
+start_one_side "$SIDE" "$SCRIPT" "$TARGET" "$PORT" bench/results/commands-server.log
+cookies=$COOKIES
 redis-cli -u "$REDIS_URL" config resetstat >/dev/null
 WRK_PATH=$TARGET WRK_COOKIES=$cookies wrk -t1 -c16 -d"${SECS}s" -s "bench/results/$SCRIPT.lua" \
   "http://127.0.0.1:$PORT" >bench/results/commands.wrk
