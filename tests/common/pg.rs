@@ -123,15 +123,19 @@ pub async fn test_database_url() -> String {
 
 /// The bundled migration with the table name changed.
 pub fn migration_for(table: &str) -> String {
+    // Index names take the table's name with its schema, if any, joined in; an index lives in
+    // its table's schema, which `DROP INDEX` must name.
+    let name = table.replace('.', "_");
+    let schema = table
+        .rsplit_once('.')
+        .map(|(schema, _)| format!("{schema}."))
+        .unwrap_or_default();
     include_str!("../../migrations/20261128000000_create_carts.sql")
         .replace("EXISTS carts (", &format!("EXISTS {table} ("))
-        .replace(
-            "carts_identifier_instance_key",
-            &format!("{}_key", table.replace('.', "_")),
-        )
+        .replace("carts_identifier_instance_key", &format!("{name}_key"))
         .replace(
             "carts_updated_at_idx ON carts",
-            &format!("{}_updated_idx ON {table}", table.replace('.', "_")),
+            &format!("{name}_updated_idx ON {table}"),
         )
         + "\n"
         + &include_str!("../../migrations/20261201000000_add_write_log.sql")
@@ -144,18 +148,11 @@ pub fn migration_for(table: &str) -> String {
             .replace("ALTER TABLE carts", &format!("ALTER TABLE {table}"))
             .replace(
                 "carts_updated_hour_idx ON carts",
-                &format!("{}_updated_hour_idx ON {table}", table.replace('.', "_")),
+                &format!("{name}_updated_hour_idx ON {table}"),
             )
             .replace(
                 "carts_updated_at_idx",
-                &format!(
-                    "{}{}_updated_idx",
-                    table
-                        .rsplit_once('.')
-                        .map(|(schema, _)| format!("{schema}."))
-                        .unwrap_or_default(),
-                    table.replace('.', "_")
-                ),
+                &format!("{schema}{name}_updated_idx"),
             )
 }
 
