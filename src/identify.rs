@@ -27,11 +27,28 @@ pub(crate) fn new_guest_identifier() -> String {
 }
 
 /// Whether `value` has the shape of a guest identifier.
+///
+/// Checked in place, without decoding, since every request with a guest asks: 22 characters of
+/// the URL-safe alphabet whose last one carries no bits beyond the 128 (what a canonical
+/// decoder accepts as 16 bytes).
 pub(crate) fn is_guest_identifier(value: &str) -> bool {
-    value.len() == 22
-        && URL_SAFE_NO_PAD
-            .decode(value)
-            .is_ok_and(|bytes| bytes.len() == 16)
+    fn sextet(byte: u8) -> Option<u8> {
+        match byte {
+            b'A'..=b'Z' => Some(byte - b'A'),
+            b'a'..=b'z' => Some(byte - b'a' + 26),
+            b'0'..=b'9' => Some(byte - b'0' + 52),
+            b'-' => Some(62),
+            b'_' => Some(63),
+            _ => None,
+        }
+    }
+    let bytes = value.as_bytes();
+    let Some((&last, body)) = bytes.split_last() else {
+        return false;
+    };
+    bytes.len() == 22
+        && body.iter().all(|&byte| sextet(byte).is_some())
+        && sextet(last).is_some_and(|bits| bits & 0b1111 == 0)
 }
 
 /// The storage identifier of a logged-in user's cart.
@@ -319,6 +336,38 @@ mod tests {
         assert!(!is_guest_identifier("user:42"));
         assert!(!is_guest_identifier("AAAAAAAAAAAAAAAAAAAAA")); // 21 chars
         assert!(!is_guest_identifier("AAAAAAAAAAAAAAAAAAAAA*"));
+    }
+
+    #[test]
+    fn the_in_place_check_accepts_exactly_what_decodes_to_16_bytes() {
+        let decodes = |value: &str| {
+            URL_SAFE_NO_PAD
+                .decode(value)
+                .is_ok_and(|bytes| bytes.len() == 16)
+        };
+        let id = new_guest_identifier();
+        // Every byte value at the last place (trailing bits), in the middle, and at the start.
+        for at in [21, 10, 0] {
+            for byte in 0..=255u8 {
+                let mut candidate = id.clone().into_bytes();
+                candidate[at] = byte;
+                let Ok(candidate) = String::from_utf8(candidate) else {
+                    continue;
+                };
+                assert_eq!(
+                    is_guest_identifier(&candidate),
+                    decodes(&candidate),
+                    "{candidate:?}"
+                );
+            }
+        }
+        for length in [0, 1, 21, 23, 24, 32] {
+            let candidate = "A".repeat(length);
+            assert!(!is_guest_identifier(&candidate), "{length} characters");
+        }
+        for _ in 0..1_000 {
+            assert!(is_guest_identifier(&new_guest_identifier()));
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::cart;
 use crate::config::{CartConfig, StorageMode};
 use crate::error::CartError;
 use crate::event::CartEvent;
+use crate::identify::IdentifierMode;
 use crate::queue::{Turn, WriteQueue, WriteStamps};
 use crate::storage::{CartKey, ModifyOptions, ParsedDocuments};
 
@@ -36,6 +37,8 @@ struct ManagerInner {
     stamps: WriteStamps,
     /// The parsed carts of the session driver, shared by the requests of this manager.
     session_carts: Arc<ParsedDocuments>,
+    /// The session key of guest identifiers in session mode, shared by every request's slot.
+    guest_key: Arc<str>,
 }
 
 impl std::fmt::Debug for CartManager {
@@ -51,6 +54,10 @@ impl CartManager {
     /// A manager for `config`.
     pub fn new(config: CartConfig) -> Self {
         let storage = config.storage.clone();
+        let guest_key = match &config.identifier {
+            IdentifierMode::Session { key } => Arc::from(key.as_str()),
+            IdentifierMode::Cookie(_) => Arc::from(""),
+        };
         CartManager {
             inner: Arc::new(ManagerInner {
                 config,
@@ -58,6 +65,7 @@ impl CartManager {
                 queue: WriteQueue::default(),
                 stamps: WriteStamps::default(),
                 session_carts: Arc::default(),
+                guest_key,
             }),
         }
     }
@@ -134,6 +142,11 @@ impl CartManager {
     /// The parsed carts of the session driver.
     pub(crate) fn session_carts(&self) -> &Arc<ParsedDocuments> {
         &self.inner.session_carts
+    }
+
+    /// The session key guest identifiers are kept under in session mode.
+    pub(crate) fn guest_key(&self) -> &Arc<str> {
+        &self.inner.guest_key
     }
 
     /// The write stamp of `key` now: take it before reading the cart.

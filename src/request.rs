@@ -21,7 +21,9 @@ use crate::identify::{
 use crate::login::merge_guest_carts;
 use crate::manager::CartManager;
 use crate::protocol::RequestProtocol;
-use crate::storage::{CartStorage, SessionStorage, StorageError, Versioned, instance_text};
+use crate::storage::{
+    CartStorage, DEFAULT_INSTANCE, SessionStorage, StorageError, Versioned, instance_text,
+};
 
 /// What the layer shares with the extractor and the response future of one request.
 pub(crate) struct RequestCart {
@@ -79,6 +81,14 @@ impl RequestCart {
 /// The cached cart of one instance, shared by every handle on it within a request.
 pub(crate) type CartCache = Arc<Mutex<Option<CachedCart>>>;
 
+/// Where a handle finds its instance's cache: most requests open only the default instance,
+/// whose cache lives inside the identity and costs no allocation of its own.
+#[derive(Clone)]
+pub(crate) enum CacheSlot {
+    Default,
+    Named(CartCache),
+}
+
 /// A cart as a request read or wrote it, with the write stamp of its key from before that read
 /// (see [`CartManager::write_stamp`]): unchanged at the next write, nothing in this process wrote
 /// the cart since, and the write may start from this copy.
@@ -102,7 +112,9 @@ pub(crate) struct Identity {
     merge: Option<PendingMerge>,
     merged: OnceCell<()>,
     /// The loaded carts of this identity, one per instance, so that a cart is loaded once per
-    /// request and every handle sees the request's own writes.
+    /// request and every handle sees the request's own writes: the default instance's here,
+    /// the others' in `caches`.
+    default_cache: Mutex<Option<CachedCart>>,
     caches: SyncMutex<Vec<(Arc<str>, CartCache)>>,
     /// What the request's headers ask of its changes (`None` outside requests).
     pub(crate) protocol: Option<Arc<RequestProtocol>>,
@@ -129,24 +141,36 @@ impl Identity {
             stored: OnceCell::new(),
             merge: None,
             merged: OnceCell::new(),
+            default_cache: Mutex::const_new(None),
             caches: SyncMutex::default(),
             protocol: None,
         }
     }
 
     /// The cache shared by every handle on `instance` of this identity.
-    pub(crate) fn cache(&self, instance: &str) -> CartCache {
+    pub(crate) fn cache(&self, instance: &str) -> CacheSlot {
+        if instance == DEFAULT_INSTANCE {
+            return CacheSlot::Default;
+        }
         let mut caches = self
             .caches
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // A request opens one or two instances: a list beats a map.
         if let Some((_, cache)) = caches.iter().find(|(name, _)| **name == *instance) {
-            return Arc::clone(cache);
+            return CacheSlot::Named(Arc::clone(cache));
         }
         let cache = CartCache::default();
         caches.push((instance_text(instance), Arc::clone(&cache)));
-        cache
+        CacheSlot::Named(cache)
+    }
+
+    /// The cache a handle's slot names.
+    pub(crate) fn cache_in<'a>(&'a self, slot: &'a CacheSlot) -> &'a Mutex<Option<CachedCart>> {
+        match slot {
+            CacheSlot::Default => &self.default_cache,
+            CacheSlot::Named(cache) => cache,
+        }
     }
 
     /// Whether the identifier was minted for this request and nothing was stored for it yet.
@@ -221,7 +245,7 @@ pub(crate) async fn merge_into_user(
 pub(crate) enum GuestSlot {
     Session {
         session: Session,
-        key: String,
+        key: Arc<str>,
     },
     Cookie {
         // Weak: the request state owns the identity that owns this slot, and a strong handle
@@ -303,9 +327,9 @@ async fn resolve_identity(
         (StorageMode::Session { .. }, None) => return Err(CartError::MissingSession),
     };
     let slot = match (&config.identifier, session) {
-        (IdentifierMode::Session { key }, Some(session)) => GuestSlot::Session {
+        (IdentifierMode::Session { .. }, Some(session)) => GuestSlot::Session {
             session,
-            key: key.clone(),
+            key: Arc::clone(manager.guest_key()),
         },
         (IdentifierMode::Cookie(cookie), _) => GuestSlot::Cookie {
             state: Arc::downgrade(state),

@@ -138,7 +138,7 @@ impl Cart {
                 span.record("outcome", error.code());
                 Err(error)
             };
-            let cached = self.cache.lock().await.clone();
+            let cached = self.cache().lock().await.clone();
             let mut read = cached.as_ref().map(|cached| Arc::clone(&cached.cart));
             let protocol = self.identity.protocol.as_deref();
             let guard = match protocol {
@@ -263,7 +263,7 @@ impl Cart {
             let version = cart.version;
             {
                 // Handles of one request share this cache; keep the newest of their writes.
-                let mut cache = self.cache.lock().await;
+                let mut cache = self.cache().lock().await;
                 if cache
                     .as_ref()
                     .is_none_or(|cached| cached.cart.version <= version)
@@ -334,7 +334,7 @@ impl Cart {
     async fn refused(&self, protocol: &RequestProtocol, refusal: Refusal) -> CartError {
         match refusal {
             Refusal::Replay => {
-                *self.cache.lock().await = None;
+                *self.cache().lock().await = None;
                 protocol.set_lookup(KeyLookup::Replayed {
                     instance: self.key.instance().to_owned(),
                 });

@@ -20,7 +20,7 @@ use crate::event::CartEventKind;
 use crate::identify::user_identifier;
 use crate::manager::CartManager;
 use crate::protocol::CartResponse;
-use crate::request::{CachedCart, CartCache, Identity, merge_into_user};
+use crate::request::{CacheSlot, CachedCart, Identity, merge_into_user};
 use crate::storage::{CartKey, CartStorage, Versioned, identifier_hash};
 use crate::view::CartView;
 
@@ -54,7 +54,7 @@ pub struct Cart {
     manager: CartManager,
     identity: Arc<Identity>,
     key: CartKey,
-    cache: CartCache,
+    cache: CacheSlot,
 }
 
 impl std::fmt::Debug for Cart {
@@ -120,6 +120,11 @@ impl Cart {
             cache: identity.cache(instance),
             identity,
         }
+    }
+
+    /// This handle's cache of the request's cart.
+    fn cache(&self) -> &tokio::sync::Mutex<Option<CachedCart>> {
+        self.identity.cache_in(&self.cache)
     }
 
     fn detached(manager: CartManager, storage: Arc<dyn CartStorage>, key: CartKey) -> Self {
@@ -242,7 +247,7 @@ impl Cart {
     /// Caches the empty cart after a write that removed this one from storage.
     async fn reset_cache(&self) {
         let empty = self.manager.modify_options().empty_cart();
-        *self.cache.lock().await = Some(CachedCart {
+        *self.cache().lock().await = Some(CachedCart {
             cart: Arc::new(Versioned::new(empty, 0)),
             stamp: self.manager.count_write(&self.key),
         });
@@ -260,7 +265,7 @@ impl Cart {
         extra: Option<&str>,
     ) -> Result<(Arc<Versioned<CartContents>>, Option<Product>), CartError> {
         self.identity.settle(&self.manager).await?;
-        let mut cache = self.cache.lock().await;
+        let mut cache = self.cache().lock().await;
         let cached = match &mut *cache {
             Some(cached) => &mut cached.cart,
             empty => {
