@@ -185,5 +185,58 @@ fn requests(c: &mut Criterion) {
     group.finish();
 }
 
+/// `LAYER_BENCH_COUNT="<scenario> <requests>"`: instead of timing, sends that many requests of
+/// one scenario (`ping_<side>`, `read_<side>`, `read_one_line_<side>` or `add_<side>`, side
+/// `library` or `hand_written`) on a single-threaded runtime and exits. `bench/instructions.sh`
+/// runs it under callgrind twice, with N and 2N requests, so that the difference is the
+/// instructions of N requests alone: a count that the machine's neighbours cannot move.
+fn count(spec: &str) {
+    let (scenario, requests) = spec.rsplit_once(' ').expect("\"<scenario> <requests>\"");
+    let requests: u64 = requests.parse().expect("a number of requests");
+    let (route, side) = scenario
+        .rsplit_once('_')
+        .map(|(route, side)| match route.strip_suffix("_hand") {
+            Some(route) => (route, "hand_written"),
+            None => (route, side),
+        })
+        .expect("<route>_<side>");
+    let app = match side {
+        "library" => server::library_app(server::Backends::default()),
+        "hand_written" => server::hand_written_app(server::Backends::default()),
+        other => panic!("no side {other:?}: library or hand_written"),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (cookie, _) = seeded(&app).await;
+        let (one, _) = send(&app, add("/session/cart/items", None, "sku-0")).await;
+        let one = one.expect("a session cookie");
+        for n in 0..requests {
+            let request = match route {
+                "ping" => get("/ping", None),
+                "read" => get("/session/cart", Some(&cookie)),
+                "read_one_line" => get("/session/cart", Some(&one)),
+                "add" => add(
+                    "/session/cart/items",
+                    Some(&cookie),
+                    &format!("sku-{}", n % 10),
+                ),
+                other => panic!("no scenario {other:?}"),
+            };
+            send(&app, request).await;
+        }
+    });
+}
+
 criterion_group!(benches, requests);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("LAYER_BENCH_COUNT") {
+        count(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,9 +1,11 @@
 //! `SessionStorage`: carts inside the visitor's tower-sessions session.
 //!
 //! The carts live in the session record under one key (default `cart`), nested by identifier
-//! and instance: `{"<identifier>": {"<instance>": {"version": 3, "updated_at": 1764300000,
-//! "cart": "<the cart document as JSON text>"}}}`. The document is kept as text because a session
-//! value is copied on every read: copying one string is far cheaper than copying a JSON tree.
+//! and instance: `{"<identifier>": {"<instance>": "<version>:<updated_at>:<the cart document as
+//! JSON text>"}}`, `updated_at` in Unix seconds. Each cart is one string because a session value
+//! is copied on every read: copying one string is far cheaper than copying a JSON tree, or an
+//! object of three fields. Entries written by earlier versions, `{"version": 3, "updated_at":
+//! 1764300000, "cart": "<document>"}`, are read as well, and written back in the compact form.
 //!
 //! **Its one weakness:** tower-sessions loads a whole session record at the start of a request and
 //! saves the whole record at the end. Two requests of the same session that change the cart at the
@@ -12,10 +14,12 @@
 //! fire parallel cart requests (several tabs, fast double clicks, scripts) should use the cache or
 //! database driver, which do not have this limit.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value, json};
+
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
@@ -116,14 +120,7 @@ impl SessionStorage {
     }
 
     fn version_of(entry: Option<&Value>) -> Option<u64> {
-        entry.and_then(|e| e.get("version")).and_then(Value::as_u64)
-    }
-
-    fn updated_at(entry: Option<&Value>) -> Option<OffsetDateTime> {
-        entry
-            .and_then(|e| e.get("updated_at"))
-            .and_then(Value::as_i64)
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        entry.and_then(|entry| Stored::of(entry)?.version)
     }
 
     fn corrupt(key: &CartKey, message: impl ToString) -> StorageError {
@@ -145,13 +142,18 @@ impl SessionStorage {
         else {
             return Ok(None);
         };
-        let version =
-            Self::version_of(Some(entry)).ok_or_else(|| Self::corrupt(key, "no version"))?;
-        let updated_at = Self::updated_at(Some(entry));
-        let cart = match entry.get_mut("cart").map(Value::take) {
-            Some(Value::String(text)) => CartContents::from_json(text.as_bytes()),
-            Some(tree @ Value::Object(_)) => serde_json::from_value(tree),
-            _ => return Err(Self::corrupt(key, "no cart")),
+        let stored = Stored::of(entry).ok_or_else(|| Self::corrupt(key, "not a cart entry"))?;
+        let version = stored
+            .version
+            .ok_or_else(|| Self::corrupt(key, "no version"))?;
+        let updated_at = stored.updated_at;
+        let cart = match stored.document {
+            Some(Document::Text(text)) => CartContents::from_json(text.as_bytes()),
+            Some(Document::Tree) => match entry.get_mut("cart").map(Value::take) {
+                Some(tree) => serde_json::from_value(tree),
+                None => return Err(Self::corrupt(key, "no cart")),
+            },
+            None => return Err(Self::corrupt(key, "no cart")),
         }
         .map_err(|e| Self::corrupt(key, e))?;
         Ok(Some(Versioned {
@@ -169,20 +171,86 @@ impl SessionStorage {
         version: u64,
         now: i64,
     ) -> Result<(), StorageError> {
-        let document = String::from_utf8(document).map_err(|e| Self::corrupt(key, e))?;
+        let document = std::str::from_utf8(&document).map_err(|e| Self::corrupt(key, e))?;
+        Self::instances_mut(all, key.identifier()).insert(
+            key.instance().to_owned(),
+            Value::String(compact_entry(version, Some(now), document)),
+        );
+        Ok(())
+    }
+
+    /// The instances of `identifier`, made an empty object when missing or not an object.
+    fn instances_mut<'a>(
+        all: &'a mut Map<String, Value>,
+        identifier: &str,
+    ) -> &'a mut Map<String, Value> {
         let instances = all
-            .entry(key.identifier().to_owned())
+            .entry(identifier.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
         if !instances.is_object() {
             *instances = Value::Object(Map::new());
         }
-        instances[key.instance()] = json!({
-            "version": version,
-            "updated_at": now,
-            "cart": document,
-        });
-        Ok(())
+        match instances {
+            Value::Object(map) => map,
+            _ => unreachable!("made an object above"),
+        }
     }
+}
+
+/// A cart entry of the session as stored: compact (one string) or as earlier versions wrote it
+/// (an object).
+struct Stored<'a> {
+    version: Option<u64>,
+    updated_at: Option<OffsetDateTime>,
+    document: Option<Document<'a>>,
+}
+
+enum Document<'a> {
+    Text(&'a str),
+    /// An early object entry whose `cart` is the document as a JSON tree.
+    Tree,
+}
+
+impl<'a> Stored<'a> {
+    fn of(entry: &'a Value) -> Option<Self> {
+        match entry {
+            Value::String(text) => {
+                let (version, rest) = text.split_once(':')?;
+                let (updated_at, document) = rest.split_once(':')?;
+                Some(Stored {
+                    version: version.parse().ok(),
+                    updated_at: unix_time(updated_at.parse().ok()),
+                    document: Some(Document::Text(document)),
+                })
+            }
+            Value::Object(fields) => Some(Stored {
+                version: fields.get("version").and_then(Value::as_u64),
+                updated_at: unix_time(fields.get("updated_at").and_then(Value::as_i64)),
+                document: match fields.get("cart") {
+                    Some(Value::String(text)) => Some(Document::Text(text)),
+                    Some(Value::Object(_)) => Some(Document::Tree),
+                    _ => None,
+                },
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn unix_time(seconds: Option<i64>) -> Option<OffsetDateTime> {
+    seconds.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+}
+
+/// A cart entry in the compact form: `<version>:<updated_at>:<document>`.
+fn compact_entry(version: u64, updated_at: Option<i64>, document: &str) -> String {
+    let mut entry = String::with_capacity(document.len() + 32);
+    let _ = write!(entry, "{version}:");
+    if let Some(updated_at) = updated_at {
+        let _ = write!(entry, "{updated_at}");
+    }
+    entry.push(':');
+    entry.push_str(document);
+    entry
 }
 
 #[async_trait]
@@ -200,17 +268,19 @@ impl CartStorage for SessionStorage {
         key: &CartKey,
     ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
         let mut all = self.read_all().await?;
-        let text = Self::entry(&all, key)
-            .and_then(|entry| entry.get("cart"))
-            .and_then(Value::as_str);
-        match (&self.parsed, text, Self::version_of(Self::entry(&all, key))) {
-            (Some(parsed), Some(text), Some(version)) => {
-                let updated_at = Self::updated_at(Self::entry(&all, key));
-                parsed
-                    .get_or_parse(key, version, updated_at, text.as_bytes())
-                    .map(Some)
-                    .map_err(|e| Self::corrupt(key, e))
-            }
+        let stored = Self::entry(&all, key).and_then(Stored::of);
+        match (&self.parsed, stored) {
+            (
+                Some(parsed),
+                Some(Stored {
+                    version: Some(version),
+                    updated_at,
+                    document: Some(Document::Text(text)),
+                }),
+            ) => parsed
+                .get_or_parse(key, version, updated_at, text.as_bytes())
+                .map(Some)
+                .map_err(|e| Self::corrupt(key, e)),
             _ => Ok(Self::take_cart(&mut all, key)?.map(Arc::new)),
         }
     }
@@ -342,14 +412,24 @@ impl CartStorage for SessionStorage {
         }
         let replaced = Self::version_of(all.get(to).and_then(|i| i.get(instance))).unwrap_or(0);
         let moved_version = Self::version_of(Some(&moved)).unwrap_or(0);
-        moved["version"] = json!((moved_version.max(replaced) + 1).max(initial_version()));
-        let target = all
-            .entry(to.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !target.is_object() {
-            *target = Value::Object(Map::new());
+        let version = (moved_version.max(replaced) + 1).max(initial_version());
+        match Stored::of(&moved) {
+            Some(Stored {
+                updated_at,
+                document: Some(Document::Text(text)),
+                ..
+            }) => {
+                let updated_at = updated_at.map(OffsetDateTime::unix_timestamp);
+                moved = Value::String(compact_entry(version, updated_at, text));
+            }
+            // An early entry holding its document as a tree keeps its form.
+            _ => {
+                if let Some(fields) = moved.as_object_mut() {
+                    fields.insert("version".to_owned(), Value::from(version));
+                }
+            }
         }
-        target[instance] = moved;
+        Self::instances_mut(&mut all, to).insert(instance.to_owned(), moved);
         self.write_all(all).await?;
         Ok(true)
     }
