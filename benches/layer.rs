@@ -9,7 +9,7 @@ mod server;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
