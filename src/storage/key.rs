@@ -14,6 +14,22 @@ pub struct CartKey {
     instance: Arc<str>,
 }
 
+/// A fast 64-bit hash of `bytes`, a word at a time, continuing from `seed`; its low bits, which
+/// tables take, depend on every byte. For tables of this process only: it is not keyed.
+pub(crate) fn word_hash(seed: u64, bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut hash = seed ^ (bytes.len() as u64 ^ K).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        hash = (hash ^ word).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    hash = (hash ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    hash ^ (hash >> 32)
+}
+
 /// The shared text of an instance name: the default one is made once.
 pub(crate) fn instance_text(instance: &str) -> Arc<str> {
     static DEFAULT: OnceLock<Arc<str>> = OnceLock::new();
@@ -51,20 +67,13 @@ impl CartKey {
         &self.instance
     }
 
-    /// A fast hash of the whole key for spreading carts over a fixed table in this process
-    /// (FNV-1a, then multiplied so that its high bits, which callers take, depend on every byte).
+    /// A fast hash of the whole key for spreading carts over a fixed table in this process.
     /// Not keyed: a collision only costs the table's user one extra read.
     pub(crate) fn table_hash(&self) -> u64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in self
-            .identifier
-            .bytes()
-            .chain([0xff])
-            .chain(self.instance.bytes())
-        {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
+        word_hash(
+            word_hash(0, self.identifier.as_bytes()),
+            self.instance.as_bytes(),
+        )
     }
 
     /// A short, stable hash of the identifier for logs, so identifiers never appear in clear.

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 
+use super::key::word_hash;
 use super::{CartKey, Versioned};
 use crate::cart::CartContents;
 
@@ -72,20 +73,10 @@ impl Fingerprint {
     }
 }
 
-/// A fast 64-bit hash of the document's bytes, a word at a time. Not keyed: it only has to tell
-/// two documents of one cart at one version apart, which no client can choose to collide.
+/// A fast 64-bit hash of the document's bytes. Not keyed: it only has to tell two documents of
+/// one cart at one version apart, which no client can choose to collide.
 fn document_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut hash = bytes.len() as u64 ^ K;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        hash = (hash ^ word).wrapping_mul(K).rotate_left(29);
-    }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    hash = (hash ^ u64::from_le_bytes(tail)).wrapping_mul(K);
-    hash ^ (hash >> 32)
+    word_hash(0, bytes)
 }
 
 impl ParsedDocuments {
