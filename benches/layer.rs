@@ -186,44 +186,53 @@ fn requests(c: &mut Criterion) {
 }
 
 /// `LAYER_BENCH_COUNT="<scenario> <requests>"`: instead of timing, sends that many requests of
-/// one scenario (`ping_<side>`, `read_<side>`, `read_one_line_<side>` or `add_<side>`, side
-/// `library` or `hand_written`) on a single-threaded runtime and exits. `bench/instructions.sh`
-/// runs it under callgrind twice, with N and 2N requests, so that the difference is the
-/// instructions of N requests alone: a count that the machine's neighbours cannot move.
+/// one scenario and exits. A scenario is `[cache_|database_]<route>_<side>`: the driver (the
+/// session by default; the cache and database need `REDIS_URL` and `DATABASE_URL`), the route
+/// (`ping`, `read`, `read_one_line` or `add`) and the side (`library` or `hand_written`). It runs
+/// on a single-threaded runtime, so that every instruction of the server's side, its Redis and
+/// Postgres clients included, is on one thread. `bench/instructions.sh` runs it under callgrind
+/// twice, with N and 2N requests, so that the difference is the instructions of N requests
+/// alone: a count that the machine's neighbours cannot move.
 fn count(spec: &str) {
     let (scenario, requests) = spec.rsplit_once(' ').expect("\"<scenario> <requests>\"");
     let requests: u64 = requests.parse().expect("a number of requests");
-    let (route, side) = scenario
-        .rsplit_once('_')
-        .map(|(route, side)| match route.strip_suffix("_hand") {
-            Some(route) => (route, "hand_written"),
-            None => (route, side),
-        })
-        .expect("<route>_<side>");
-    let app = match side {
-        "library" => server::library_app(server::Backends::default()),
-        "hand_written" => server::hand_written_app(server::Backends::default()),
-        other => panic!("no side {other:?}: library or hand_written"),
+    let (driver, scenario) = match scenario.split_once('_') {
+        Some((driver @ ("cache" | "database"), rest)) => (driver, rest),
+        _ => ("session", scenario),
+    };
+    let (route, side) = match scenario.strip_suffix("_hand_written") {
+        Some(route) => (route, "hand_written"),
+        None => (
+            scenario.strip_suffix("_library").expect("<route>_<side>"),
+            "library",
+        ),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (cookie, _) = seeded(&app).await;
-        let (one, _) = send(&app, add("/session/cart/items", None, "sku-0")).await;
+        let backends = match driver {
+            "session" => server::Backends::default(),
+            _ => server::Backends::from_env().await,
+        };
+        let app = server::app(side.replace('_', "-").as_str(), backends).await;
+        let cart = format!("/{driver}/cart");
+        let items = format!("/{driver}/cart/items");
+        let (cookie, _) = send(&app, add(&items, None, "sku-0")).await;
+        let cookie = cookie.expect("a session cookie");
+        for i in 1..10 {
+            send(&app, add(&items, Some(&cookie), &format!("sku-{i}"))).await;
+        }
+        let (one, _) = send(&app, add(&items, None, "sku-0")).await;
         let one = one.expect("a session cookie");
         for n in 0..requests {
             let request = match route {
                 "ping" => get("/ping", None),
-                "read" => get("/session/cart", Some(&cookie)),
-                "read_one_line" => get("/session/cart", Some(&one)),
-                "add" => add(
-                    "/session/cart/items",
-                    Some(&cookie),
-                    &format!("sku-{}", n % 10),
-                ),
-                other => panic!("no scenario {other:?}"),
+                "read" => get(&cart, Some(&cookie)),
+                "read_one_line" => get(&cart, Some(&one)),
+                "add" => add(&items, Some(&cookie), &format!("sku-{}", n % 10)),
+                other => panic!("no route {other:?}"),
             };
             send(&app, request).await;
         }

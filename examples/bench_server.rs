@@ -526,7 +526,7 @@ pub fn hand_written_app(backends: Backends) -> Router {
 }
 
 /// The router of one side (`library` or `hand-written`), with the shared backends.
-async fn app(side: &str, backends: Backends) -> Router {
+pub async fn app(side: &str, backends: Backends) -> Router {
     match side {
         "library" => {
             #[cfg(feature = "postgres")]

@@ -35,16 +35,24 @@ pub(super) fn slot(key: &str) -> u16 {
 impl Client {
     /// Runs one command with the command timeout.
     ///
+    /// The command's future goes to the heap at once: a fred command future is several
+    /// kilobytes, and every future that awaits it inline grows by as much and is copied whole
+    /// each time it moves (into the boxed future of a trait method, for one), which cost more
+    /// than the command's own work.
+    ///
     /// # Errors
     /// [`StorageError::Unavailable`] when Redis does not answer in time or cannot be reached,
     /// [`StorageError::Backend`] when it refuses the command.
-    pub(super) async fn timed<T>(
-        &self,
-        command: impl std::future::Future<Output = Result<T, fred::error::Error>>,
-    ) -> Result<T, StorageError> {
-        match tokio::time::timeout(self.command_timeout, command).await {
-            Ok(result) => result.map_err(storage_error),
-            Err(_) => Err(self.no_answer()),
+    pub(super) fn timed<'a, T: 'a>(
+        &'a self,
+        command: impl std::future::Future<Output = Result<T, fred::error::Error>> + Send + 'a,
+    ) -> impl std::future::Future<Output = Result<T, StorageError>> + Send + 'a {
+        let command = Box::pin(command);
+        async move {
+            match tokio::time::timeout(self.command_timeout, command).await {
+                Ok(result) => result.map_err(storage_error),
+                Err(_) => Err(self.no_answer()),
+            }
         }
     }
 
@@ -79,13 +87,13 @@ impl Client {
             i64::from(acks.replicas),
             acks.timeout.as_millis().min(i64::MAX as u128) as i64,
         ];
-        let acked: i64 =
-            match tokio::time::timeout(limit, connection.with_options(&options).custom(wait, args))
-                .await
-            {
-                Ok(result) => result.map_err(storage_error)?,
-                Err(_) => return Err(self.no_answer()),
-            };
+        // Boxed as in `timed`.
+        let with_options = connection.with_options(&options);
+        let command = Box::pin(with_options.custom(wait, args));
+        let acked: i64 = match tokio::time::timeout(limit, command).await {
+            Ok(result) => result.map_err(storage_error)?,
+            Err(_) => return Err(self.no_answer()),
+        };
         if acked < i64::from(acks.replicas) {
             return Err(StorageError::Unavailable {
                 driver: DRIVER,

@@ -57,10 +57,11 @@ impl Script {
         };
         let sha = self.sha.get_or_try_init(load).await?.clone();
         let durable_key = keys.first().filter(|_| self.durable).cloned();
-        // Not `timed`: a NOSCRIPT answer must stay a fred error to be told apart.
+        // Not `timed`: a NOSCRIPT answer must stay a fred error to be told apart. Boxed, as
+        // `timed` boxes its commands.
         let first = tokio::time::timeout(
             client.command_timeout,
-            connection.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone()),
+            Box::pin(connection.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone())),
         )
         .await;
         let answer = match first {
