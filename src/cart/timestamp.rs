@@ -14,38 +14,44 @@ const MAX_LEN: usize = 30;
 
 /// Writes `at` as RFC 3339 into `buffer`; `None` when the fast path does not cover it.
 fn format_utc(at: OffsetDateTime, buffer: &mut [u8; MAX_LEN]) -> Option<&str> {
-    let year = at.year();
+    // Every line of a stored cart has a time, so this runs per line on every write: the date
+    // and the time of day are taken apart once each, and digits written in pairs.
+    let (year, month, day) = at.to_calendar_date();
     if at.offset() != UtcOffset::UTC || !(0..10_000).contains(&year) {
         return None;
     }
-    let mut len = 0;
-    let mut push = |digits: u32, value: u32, separator: Option<u8>| {
-        for position in (0..digits).rev() {
-            buffer[len] = b'0' + ((value / 10u32.pow(position)) % 10) as u8;
-            len += 1;
-        }
-        if let Some(separator) = separator {
-            buffer[len] = separator;
-            len += 1;
-        }
+    let (hour, minute, second, nanos) = at.to_hms_nano();
+    let year = year as u32;
+    let two_digits = |buffer: &mut [u8; MAX_LEN], at: usize, value: u32| {
+        buffer[at] = b'0' + (value / 10) as u8;
+        buffer[at + 1] = b'0' + (value % 10) as u8;
     };
-    push(4, year as u32, Some(b'-'));
-    push(2, u8::from(at.month()).into(), Some(b'-'));
-    push(2, at.day().into(), Some(b'T'));
-    push(2, at.hour().into(), Some(b':'));
-    push(2, at.minute().into(), Some(b':'));
-    let nanos = at.nanosecond();
-    if nanos == 0 {
-        push(2, at.second().into(), Some(b'Z'));
-    } else {
-        push(2, at.second().into(), Some(b'.'));
+    // `YYYY-MM-DDTHH:MM:SS` has every field at a fixed place.
+    buffer[..19].copy_from_slice(b"0000-00-00T00:00:00");
+    two_digits(buffer, 0, year / 100);
+    two_digits(buffer, 2, year % 100);
+    two_digits(buffer, 5, u8::from(month).into());
+    two_digits(buffer, 8, day.into());
+    two_digits(buffer, 11, hour.into());
+    two_digits(buffer, 14, minute.into());
+    two_digits(buffer, 17, second.into());
+    let mut len = 19;
+    if nanos != 0 {
+        buffer[len] = b'.';
+        len += 1;
         let (mut digits, mut fraction) = (9, nanos);
         while fraction % 10 == 0 {
             fraction /= 10;
             digits -= 1;
         }
-        push(digits, fraction, Some(b'Z'));
+        for position in (0..digits).rev() {
+            buffer[len + position] = b'0' + (fraction % 10) as u8;
+            fraction /= 10;
+        }
+        len += digits;
     }
+    buffer[len] = b'Z';
+    len += 1;
     std::str::from_utf8(&buffer[..len]).ok()
 }
 
