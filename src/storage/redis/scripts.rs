@@ -8,7 +8,7 @@
 //! on the same connection when the storage asks for them ([`Client::replicated`]).
 
 use fred::interfaces::{ClientLike, LuaInterface};
-use fred::types::{CustomCommand, Value};
+use fred::types::{CustomCommand, Key, Value};
 use tokio::sync::OnceCell;
 
 use super::client::{Client, slot, storage_error};
@@ -57,6 +57,10 @@ impl Script {
         };
         let sha = self.sha.get_or_try_init(load).await?.clone();
         let durable_key = keys.first().filter(|_| self.durable).cloned();
+        // Kept for a second call after NOSCRIPT: as fred's shared buffers, taken over from the
+        // strings without a copy, so that keeping them copies no document.
+        let keys: Vec<Key> = keys.into_iter().map(Key::from).collect();
+        let args: Vec<Value> = args.into_iter().map(Value::from).collect();
         // Not `timed`: a NOSCRIPT answer must stay a fred error to be told apart. Boxed, as
         // `timed` boxes its commands.
         let first = tokio::time::timeout(
