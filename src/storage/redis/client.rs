@@ -145,9 +145,12 @@ pub(super) fn as_string(value: &Value) -> Option<String> {
     }
 }
 
+/// Read from the answer in place: every cart read reads a version and a time this way.
 pub(super) fn as_i64(value: &Value) -> Option<i64> {
     match value {
         Value::Integer(i) => Some(*i),
-        other => as_string(other)?.parse().ok(),
+        Value::String(s) => s.parse().ok(),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
     }
 }
