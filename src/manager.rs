@@ -38,7 +38,7 @@ struct ManagerInner {
     /// The parsed carts of the session driver, shared by the requests of this manager.
     session_carts: Arc<ParsedDocuments>,
     /// The session key of guest identifiers in session mode, shared by every request's slot.
-    guest_key: Arc<str>,
+    guest_key: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for CartManager {
@@ -55,8 +55,8 @@ impl CartManager {
     pub fn new(config: CartConfig) -> Self {
         let storage = config.storage.clone();
         let guest_key = match &config.identifier {
-            IdentifierMode::Session { key } => Arc::from(key.as_str()),
-            IdentifierMode::Cookie(_) => Arc::from(""),
+            IdentifierMode::Session { key } => Some(Arc::from(key.as_str())),
+            IdentifierMode::Cookie(_) => None,
         };
         CartManager {
             inner: Arc::new(ManagerInner {
@@ -144,9 +144,9 @@ impl CartManager {
         &self.inner.session_carts
     }
 
-    /// The session key guest identifiers are kept under in session mode.
-    pub(crate) fn guest_key(&self) -> &Arc<str> {
-        &self.inner.guest_key
+    /// The session key guest identifiers are kept under, in session mode.
+    pub(crate) fn guest_key(&self) -> Option<&Arc<str>> {
+        self.inner.guest_key.as_ref()
     }
 
     /// The write stamp of `key` now: take it before reading the cart.

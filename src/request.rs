@@ -327,9 +327,11 @@ async fn resolve_identity(
         (StorageMode::Session { .. }, None) => return Err(CartError::MissingSession),
     };
     let slot = match (&config.identifier, session) {
-        (IdentifierMode::Session { .. }, Some(session)) => GuestSlot::Session {
+        (IdentifierMode::Session { key }, Some(session)) => GuestSlot::Session {
             session,
-            key: Arc::clone(manager.guest_key()),
+            key: manager
+                .guest_key()
+                .map_or_else(|| Arc::from(key.as_str()), Arc::clone),
         },
         (IdentifierMode::Cookie(cookie), _) => GuestSlot::Cookie {
             state: Arc::downgrade(state),

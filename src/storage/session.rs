@@ -18,7 +18,6 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_sessions::Session;
