@@ -32,23 +32,27 @@ pub(crate) fn new_guest_identifier() -> String {
 /// the URL-safe alphabet whose last one carries no bits beyond the 128 (what a canonical
 /// decoder accepts as 16 bytes).
 pub(crate) fn is_guest_identifier(value: &str) -> bool {
-    fn sextet(byte: u8) -> Option<u8> {
-        match byte {
-            b'A'..=b'Z' => Some(byte - b'A'),
-            b'a'..=b'z' => Some(byte - b'a' + 26),
-            b'0'..=b'9' => Some(byte - b'0' + 52),
-            b'-' => Some(62),
-            b'_' => Some(63),
-            _ => None,
+    /// The value of each byte of the URL-safe alphabet, `NOT_BASE64` for the others.
+    const NOT_BASE64: u8 = 0xff;
+    const SEXTETS: [u8; 256] = {
+        let mut table = [NOT_BASE64; 256];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut at = 0;
+        while at < alphabet.len() {
+            table[alphabet[at] as usize] = at as u8;
+            at += 1;
         }
-    }
+        table
+    };
     let bytes = value.as_bytes();
     let Some((&last, body)) = bytes.split_last() else {
         return false;
     };
     bytes.len() == 22
-        && body.iter().all(|&byte| sextet(byte).is_some())
-        && sextet(last).is_some_and(|bits| bits & 0b1111 == 0)
+        && body
+            .iter()
+            .all(|&byte| SEXTETS[usize::from(byte)] != NOT_BASE64)
+        && SEXTETS[usize::from(last)] & 0b1111 == 0
 }
 
 /// The storage identifier of a logged-in user's cart.

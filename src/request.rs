@@ -6,7 +6,7 @@
 //! touches cart storage. A guest cart that must merge into the user's is remembered as pending
 //! and merged by the first cart operation of the request.
 
-use std::sync::{Arc, Mutex as SyncMutex, Weak};
+use std::sync::{Arc, Mutex as SyncMutex, OnceLock, Weak};
 
 use http::request::Parts;
 use tokio::sync::{Mutex, OnceCell};
@@ -30,8 +30,12 @@ pub(crate) struct RequestCart {
     pub(crate) manager: CartManager,
     /// A `Set-Cookie` value to add to the response (after a write to a guest cart, or a removal).
     set_cookie: SyncMutex<Option<String>>,
-    /// The identity resolved by the first `Cart` extraction of this request.
-    identity: OnceCell<Arc<Identity>>,
+    /// The identity resolved by the first `Cart` extraction of this request. A plain cell, not
+    /// an async one: extractions of one request run one after another, and should two ever
+    /// resolve at once, the first to finish is the request's identity and the other's is
+    /// dropped unused (nothing was stored for it: a guest id is stored by a write, through
+    /// the identity that won).
+    identity: OnceLock<Arc<Identity>>,
     /// The request's conditional and idempotency headers, when honoured and present.
     pub(crate) protocol: Option<Arc<RequestProtocol>>,
 }
@@ -41,7 +45,7 @@ impl RequestCart {
         RequestCart {
             manager,
             set_cookie: SyncMutex::new(None),
-            identity: OnceCell::new(),
+            identity: OnceLock::new(),
             protocol,
         }
     }
@@ -71,10 +75,11 @@ impl RequestCart {
         self: &Arc<Self>,
         parts: &Parts,
     ) -> Result<Arc<Identity>, CartError> {
-        self.identity
-            .get_or_try_init(|| resolve_identity(parts, self))
-            .await
-            .cloned()
+        if let Some(identity) = self.identity.get() {
+            return Ok(Arc::clone(identity));
+        }
+        let resolved = resolve_identity(parts, self).await?;
+        Ok(Arc::clone(self.identity.get_or_init(|| resolved)))
     }
 }
 

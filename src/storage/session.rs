@@ -214,12 +214,20 @@ impl<'a> Stored<'a> {
     fn of(entry: &'a Value) -> Option<Self> {
         match entry {
             Value::String(text) => {
-                let (version, rest) = text.split_once(':')?;
-                let (updated_at, document) = rest.split_once(':')?;
+                // The header is two numbers: found by a short scan, not a search of the document.
+                let colon = |from: usize| {
+                    text.as_bytes()[from..]
+                        .iter()
+                        .take(21)
+                        .position(|&byte| byte == b':')
+                        .map(|at| from + at)
+                };
+                let first = colon(0)?;
+                let second = colon(first + 1)?;
                 Some(Stored {
-                    version: version.parse().ok(),
-                    updated_at: unix_time(updated_at.parse().ok()),
-                    document: Some(Document::Text(document)),
+                    version: text[..first].parse().ok(),
+                    updated_at: unix_time(text[first + 1..second].parse().ok()),
+                    document: Some(Document::Text(&text[second + 1..])),
                 })
             }
             Value::Object(fields) => Some(Stored {
