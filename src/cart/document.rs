@@ -43,7 +43,7 @@ impl CartContents {
             }
         }
         let mut counter = Counter(0);
-        serde_json::to_writer(&mut counter, self)
+        self.write_document(&mut counter)
             .map_err(|e| Error::validation("cart", e.to_string()))?;
         self.within_size(counter.0)?;
         Ok(counter.0)
@@ -82,9 +82,47 @@ impl CartContents {
         // About what a line without attributes or conditions takes, so that a cart of plain
         // lines is written without growing the buffer again and again.
         let mut bytes = Vec::with_capacity(256 + 160 * self.items().len());
-        serde_json::to_writer(&mut bytes, self)
+        self.write_document(&mut bytes)
             .map_err(|e| Error::validation("cart", e.to_string()))?;
         Ok(bytes)
+    }
+
+    /// Writes the document: what [`Serialize`] writes, byte for byte (a test holds them to it),
+    /// with the lines written by hand. A write serializes every line of the cart, and
+    /// serde_json escapes every key and string through its general path; a line's keys are
+    /// fixed and its strings almost never need escaping, so they are copied whole.
+    fn write_document<W: std::io::Write>(&self, out: &mut W) -> serde_json::Result<()> {
+        let io = serde_json::Error::io;
+        out.write_all(b"{\"schema\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &SCHEMA_VERSION)?;
+        out.write_all(b",\"currency\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &self.currency())?;
+        out.write_all(b",\"rounding\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &self.rounding())?;
+        out.write_all(b",\"items\":[").map_err(io)?;
+        for (at, item) in self.items().iter().enumerate() {
+            if at > 0 {
+                out.write_all(b",").map_err(io)?;
+            }
+            write_item(item, out)?;
+        }
+        out.write_all(b"],\"conditions\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, self.conditions())?;
+        out.write_all(b",\"metadata\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, self.metadata())?;
+        if !self.log.writes.is_empty() {
+            out.write_all(b",\"writes\":").map_err(io)?;
+            serde_json::to_writer(&mut *out, &self.log.writes)?;
+        }
+        if !self.log.merges.is_empty() {
+            out.write_all(b",\"merged\":").map_err(io)?;
+            serde_json::to_writer(&mut *out, &self.log.merges)?;
+        }
+        if !self.log.keys.is_empty() {
+            out.write_all(b",\"idempotency\":").map_err(io)?;
+            serde_json::to_writer(&mut *out, &self.log.keys)?;
+        }
+        out.write_all(b"}").map_err(io)
     }
 
     /// Reads a stored JSON document (any version this crate knows); the cart gets the default
@@ -96,6 +134,90 @@ impl CartContents {
     /// or hold a price that is not an amount in the document's currency.
     pub fn from_json(bytes: &[u8]) -> Result<CartContents, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+}
+
+/// Writes `text` as a JSON string: copied whole when nothing in it needs escaping (the rule
+/// serde_json follows: control characters, `"` and `\\`), through serde_json otherwise.
+fn write_str<W: std::io::Write>(text: &str, out: &mut W) -> serde_json::Result<()> {
+    if text
+        .bytes()
+        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
+    {
+        [b"\"", text.as_bytes(), b"\""]
+            .iter()
+            .try_for_each(|part| out.write_all(part))
+            .map_err(serde_json::Error::io)
+    } else {
+        serde_json::to_writer(out, text)
+    }
+}
+
+/// One line of the document, as [`ItemOut`] serializes it.
+fn write_item<W: std::io::Write>(item: &CartItem, out: &mut W) -> serde_json::Result<()> {
+    let io = serde_json::Error::io;
+    out.write_all(b"{\"id\":").map_err(io)?;
+    write_str(&item.id, out)?;
+    out.write_all(b",\"name\":").map_err(io)?;
+    write_str(&item.name, out)?;
+    out.write_all(b",\"price\":").map_err(io)?;
+    // A price is digits, a sign and a point: never escaped, formatted on the stack.
+    let mut price = PriceText::default();
+    std::fmt::Write::write_fmt(&mut price, format_args!("{}", item.price))
+        .map_err(serde::ser::Error::custom)?;
+    write_str(price.as_str(), out)?;
+    out.write_all(b",\"quantity\":").map_err(io)?;
+    serde_json::to_writer(&mut *out, &item.quantity)?;
+    if !item.attributes.is_empty() {
+        out.write_all(b",\"attributes\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &item.attributes)?;
+    }
+    if !item.conditions.is_empty() {
+        out.write_all(b",\"conditions\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &item.conditions)?;
+    }
+    if let Some(source) = &item.price_source {
+        out.write_all(b",\"price_source\":").map_err(io)?;
+        write_str(source, out)?;
+    }
+    if let Some(at) = item.priced_at {
+        out.write_all(b",\"priced_at\":").map_err(io)?;
+        timestamp::write_json(at, out)?;
+    }
+    out.write_all(b"}").map_err(io)
+}
+
+/// A price's text on the stack; a longer one (no amount of 64-bit minor units is) fails the
+/// write rather than being cut.
+struct PriceText {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Default for PriceText {
+    fn default() -> Self {
+        PriceText {
+            bytes: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl PriceText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for PriceText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let end = self.len + text.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -326,6 +448,88 @@ mod tests {
         let old = CartContents::from_json(old).unwrap();
         assert_eq!(old.get("a").unwrap().price_source(), None);
         assert_eq!(old.get("a").unwrap().priced_at(), None);
+    }
+
+    #[test]
+    fn the_hand_written_document_is_what_serde_writes() {
+        let at = time::macros::datetime!(2024-05-01 12:30:00.123456789 UTC);
+        let whole_second = time::macros::datetime!(2024-05-01 12:30:00 UTC);
+        let mut carts = vec![CartContents::new(Currency::USD)];
+        let mut cart = CartContents::new(Currency::USD).with_rounding(RoundingMode::HalfEven);
+        let tagged = Condition::new("tag", "discount", ConditionTarget::Item, "-1.00").unwrap();
+        cart.add(CartItem::new("a", "Apple", usd("1.20"), 3).with_condition(tagged))
+            .unwrap();
+        cart.add(
+            CartItem::new(
+                "q\"uote\\d",
+                "back\\slash, \"quoted\", caf\u{e9} \u{1f6d2}",
+                usd("0.05"),
+                7,
+            )
+            .with_attribute("size", "L")
+            .with_attribute("note", "a \"quoted\" note"),
+        )
+        .unwrap();
+        cart.add(
+            CartItem::new("mug", "Mug", usd("123456789.99"), 9_999)
+                .with_provenance(Some("catalog@v3 \"main\"".into()), Some(at)),
+        )
+        .unwrap();
+        cart.add(
+            CartItem::new("tee", "Tee", usd("20.00"), 1)
+                .with_provenance(Some("catalog@v1".into()), Some(whole_second)),
+        )
+        .unwrap();
+        cart.add_discount("spring", "10%").unwrap();
+        cart.set_metadata("tier", Value::from("gold")).unwrap();
+        cart.record_write("w1");
+        cart.record_write("w\"2");
+        cart.record_merge("guest", 2);
+        cart.log.record_key(
+            KeyRecord {
+                key: "k1".into(),
+                fingerprint: "f1".into(),
+                at: 10,
+            },
+            0,
+        );
+        carts.push(cart);
+        let mut yen = CartContents::new(Currency::JPY);
+        yen.add(CartItem::new(
+            "rice",
+            "Rice",
+            Money::parse("1500", Currency::JPY).unwrap(),
+            2,
+        ))
+        .unwrap();
+        carts.push(yen);
+        let declared = Currency::new("XTS", 3).unwrap();
+        let mut odd = CartContents::new(declared);
+        odd.add(CartItem::new(
+            "x",
+            "X",
+            Money::parse("0.125", declared).unwrap(),
+            1,
+        ))
+        .unwrap();
+        carts.push(odd);
+
+        // Text that must be escaped (lines are checked for control characters when added, but a
+        // document of an older version may still hold them) goes through serde_json.
+        for text in ["plain", "line\nbreak\u{1}\ttab", "\"\\", "caf\u{e9}"] {
+            let mut written = Vec::new();
+            write_str(text, &mut written).unwrap();
+            assert_eq!(written, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+        for cart in carts {
+            let by_serde = serde_json::to_vec(&cart).unwrap();
+            assert_eq!(
+                String::from_utf8(cart.to_json().unwrap()).unwrap(),
+                String::from_utf8(by_serde.clone()).unwrap()
+            );
+            assert_eq!(cart.check_size().unwrap(), by_serde.len());
+            assert_eq!(CartContents::from_json(&by_serde).unwrap(), cart);
+        }
     }
 
     #[test]

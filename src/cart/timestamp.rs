@@ -109,6 +109,23 @@ pub(crate) fn serialize_option<S: Serializer>(
     serializer.serialize_some(&text)
 }
 
+/// Writes `at` as an RFC 3339 JSON string, as [`serialize_option`] does for `Some`.
+pub(crate) fn write_json<W: std::io::Write>(
+    at: OffsetDateTime,
+    out: &mut W,
+) -> serde_json::Result<()> {
+    let mut buffer = [0u8; MAX_LEN];
+    if let Some(text) = format_utc(at, &mut buffer) {
+        // RFC 3339 text needs no escaping.
+        return [b"\"", text.as_bytes(), b"\""]
+            .iter()
+            .try_for_each(|part| out.write_all(part))
+            .map_err(serde_json::Error::io);
+    }
+    let text = at.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+    serde_json::to_writer(out, &text)
+}
+
 /// Reads an optional RFC 3339 timestamp (for `#[serde(deserialize_with)]`).
 pub(crate) fn deserialize_option<'de, D: Deserializer<'de>>(
     deserializer: D,
