@@ -182,7 +182,9 @@ fn write_item<W: std::io::Write>(item: &CartItem, out: &mut W) -> serde_json::Re
     }
     if let Some(at) = item.priced_at {
         out.write_all(b",\"priced_at\":").map_err(io)?;
-        timestamp::write_json(at, out)?;
+        let mut buffer = [0u8; timestamp::MAX_LEN];
+        let text = timestamp::rfc3339(at, &mut buffer).map_err(serde::ser::Error::custom)?;
+        write_str(&text, out)?;
     }
     out.write_all(b"}").map_err(io)
 }

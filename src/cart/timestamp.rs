@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// The longest text the fast path writes: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
-const MAX_LEN: usize = 30;
+pub(crate) const MAX_LEN: usize = 30;
 
 /// Writes `at` as RFC 3339 into `buffer`; `None` when the fast path does not cover it.
 fn format_utc(at: OffsetDateTime, buffer: &mut [u8; MAX_LEN]) -> Option<&str> {
@@ -93,6 +93,18 @@ fn parse_utc(text: &str) -> Option<OffsetDateTime> {
     Some(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
+/// `at` as RFC 3339 text: written into `buffer` by the fast path, formatted by `time` when the
+/// fast path does not cover it.
+pub(crate) fn rfc3339(
+    at: OffsetDateTime,
+    buffer: &mut [u8; MAX_LEN],
+) -> Result<Cow<'_, str>, time::error::Format> {
+    match format_utc(at, buffer) {
+        Some(text) => Ok(Cow::Borrowed(text)),
+        None => at.format(&Rfc3339).map(Cow::Owned),
+    }
+}
+
 /// Serializes an optional timestamp as RFC 3339 text (for `#[serde(serialize_with)]`).
 pub(crate) fn serialize_option<S: Serializer>(
     at: &Option<OffsetDateTime>,
@@ -102,28 +114,8 @@ pub(crate) fn serialize_option<S: Serializer>(
         return serializer.serialize_none();
     };
     let mut buffer = [0u8; MAX_LEN];
-    if let Some(text) = format_utc(at, &mut buffer) {
-        return serializer.serialize_some(text);
-    }
-    let text = at.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
-    serializer.serialize_some(&text)
-}
-
-/// Writes `at` as an RFC 3339 JSON string, as [`serialize_option`] does for `Some`.
-pub(crate) fn write_json<W: std::io::Write>(
-    at: OffsetDateTime,
-    out: &mut W,
-) -> serde_json::Result<()> {
-    let mut buffer = [0u8; MAX_LEN];
-    if let Some(text) = format_utc(at, &mut buffer) {
-        // RFC 3339 text needs no escaping.
-        return [b"\"", text.as_bytes(), b"\""]
-            .iter()
-            .try_for_each(|part| out.write_all(part))
-            .map_err(serde_json::Error::io);
-    }
-    let text = at.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
-    serde_json::to_writer(out, &text)
+    let text = rfc3339(at, &mut buffer).map_err(serde::ser::Error::custom)?;
+    serializer.serialize_some(&*text)
 }
 
 /// Reads an optional RFC 3339 timestamp (for `#[serde(deserialize_with)]`).
