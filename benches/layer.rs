@@ -79,18 +79,16 @@ fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
     request.body(Body::empty()).unwrap()
 }
 
-/// A session holding a 10-line cart on `app`; the two sides must answer alike.
-async fn seeded(app: &Router) -> (String, axum::body::Bytes) {
-    let (cookie, _) = send(app, add("/session/cart/items", None, "sku-0")).await;
+/// A session holding a 10-line cart on `app` under the driver `prefix` (`/session`, ...); the
+/// two sides must answer alike.
+async fn seeded(app: &Router, prefix: &str) -> (String, axum::body::Bytes) {
+    let items = format!("{prefix}/cart/items");
+    let (cookie, _) = send(app, add(&items, None, "sku-0")).await;
     let cookie = cookie.expect("a session cookie");
     for i in 1..10 {
-        send(
-            app,
-            add("/session/cart/items", Some(&cookie), &format!("sku-{i}")),
-        )
-        .await;
+        send(app, add(&items, Some(&cookie), &format!("sku-{i}"))).await;
     }
-    let (_, body) = send(app, get("/session/cart", Some(&cookie))).await;
+    let (_, body) = send(app, get(&format!("{prefix}/cart"), Some(&cookie))).await;
     (cookie, body)
 }
 
@@ -107,8 +105,8 @@ fn requests(c: &mut Criterion) {
         (library_cookie, library_one),
         (hand_written_cookie, hand_written_one),
     ] = runtime.block_on(async {
-        let (library_cookie, library_body) = seeded(&library).await;
-        let (hand_written_cookie, hand_written_body) = seeded(&hand_written).await;
+        let (library_cookie, library_body) = seeded(&library, "/session").await;
+        let (hand_written_cookie, hand_written_body) = seeded(&hand_written, "/session").await;
         assert_eq!(
             library_body, hand_written_body,
             "both sides answer the same body"
@@ -219,11 +217,7 @@ fn count(spec: &str) {
         let app = server::app(side.replace('_', "-").as_str(), backends).await;
         let cart = format!("/{driver}/cart");
         let items = format!("/{driver}/cart/items");
-        let (cookie, _) = send(&app, add(&items, None, "sku-0")).await;
-        let cookie = cookie.expect("a session cookie");
-        for i in 1..10 {
-            send(&app, add(&items, Some(&cookie), &format!("sku-{i}"))).await;
-        }
+        let (cookie, _) = seeded(&app, &format!("/{driver}")).await;
         let (one, _) = send(&app, add(&items, None, "sku-0")).await;
         let one = one.expect("a session cookie");
         for n in 0..requests {
