@@ -42,9 +42,7 @@ pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
-/// The cart document as a `jsonb` parameter, sent as the bytes it was serialized to (the size
-/// check's): Postgres parses it once and the statement splits it into the columns, so a write
-/// serializes the cart once and builds no JSON tree.
+/// A `jsonb` parameter sent as JSON text (jsonb's binary format is a version byte and the text).
 pub(super) struct Document<'a>(pub(super) &'a [u8]);
 
 impl sqlx::Type<Postgres> for Document<'_> {
@@ -62,23 +60,100 @@ impl<'q> sqlx::Encode<'q, Postgres> for Document<'_> {
     }
 }
 
-/// Each column and its value from the document bound as `$3`: `items`, `conditions` and
-/// `metadata` as they are; `log` the document's `writes` and `merged` (a field it leaves out stays
-/// out); `settings` the rest.
-const COLUMN_VALUES: [(&str, &str); 5] = [
-    ("items", "coalesce($3 -> 'items', '[]')"),
-    ("conditions", "coalesce($3 -> 'conditions', '[]')"),
-    ("metadata", "coalesce($3 -> 'metadata', '{}')"),
-    (
-        "settings",
-        "$3 - '{items,conditions,metadata,writes,merged}'::text[]",
-    ),
-    (
-        "log",
-        "(SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each($3) \
-         WHERE key IN ('writes', 'merged'))",
-    ),
-];
+/// The columns a document is stored in, bound as `$3` to `$7` in this order.
+const COLUMNS: [&str; 5] = ["items", "conditions", "metadata", "settings", "log"];
+
+/// A document split into its columns on this side, each sent as a parameter of its own: `items`,
+/// `conditions` and `metadata` as they are, `log` the document's `writes` and `merged` (a field
+/// it leaves out stays out), `settings` the rest. Splitting here costs a scan of the bytes the
+/// size check serialized; splitting in the statement cost Postgres a copy of each part out of
+/// the parsed document and a rebuild of the rest, several times the whole write's parse.
+struct Columns<'a> {
+    items: &'a [u8],
+    conditions: &'a [u8],
+    metadata: &'a [u8],
+    settings: Vec<u8>,
+    log: Vec<u8>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(document: &'a [u8]) -> Result<Self, StorageError> {
+        use serde_json::value::RawValue;
+        let fields: Vec<(&'a str, &'a RawValue)> = serde_json::from_slice::<Fields<'a>>(document)
+            .map_err(|e| StorageError::Backend {
+                driver: DRIVER,
+                message: format!("a document that is not a JSON object: {e}"),
+            })?
+            .0;
+        let mut columns = Columns {
+            items: b"[]",
+            conditions: b"[]",
+            metadata: b"{}",
+            settings: Vec::with_capacity(64),
+            log: Vec::new(),
+        };
+        for (name, value) in fields {
+            let value = value.get().as_bytes();
+            let object = match name {
+                "items" => {
+                    columns.items = value;
+                    continue;
+                }
+                "conditions" => {
+                    columns.conditions = value;
+                    continue;
+                }
+                "metadata" => {
+                    columns.metadata = value;
+                    continue;
+                }
+                "writes" | "merged" => &mut columns.log,
+                _ => &mut columns.settings,
+            };
+            object.push(if object.is_empty() { b'{' } else { b',' });
+            // A key read borrowed from the document needed no unescaping: written as it was.
+            serde_json::to_writer(&mut *object, name).map_err(|e| StorageError::Backend {
+                driver: DRIVER,
+                message: e.to_string(),
+            })?;
+            object.push(b':');
+            object.extend_from_slice(value);
+        }
+        for object in [&mut columns.settings, &mut columns.log] {
+            if object.is_empty() {
+                object.push(b'{');
+            }
+            object.push(b'}');
+        }
+        Ok(columns)
+    }
+}
+
+/// A JSON object's fields in order, each value left as its text.
+struct Fields<'a>(Vec<(&'a str, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a cart document")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::with_capacity(8);
+                while let Some(field) = map.next_entry()? {
+                    fields.push(field);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
 
 /// The database clock in microseconds: the first version of a cart created now, the same clock
 /// for every process, so that a cart deleted and created again starts above every version its
@@ -220,34 +295,32 @@ pub(super) async fn write<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
+    let columns = Columns::of(document)?;
     let mut query = match expected {
         Some(_) => {
-            let set: Vec<String> = COLUMN_VALUES
+            let set: Vec<String> = COLUMNS
                 .iter()
-                .map(|(column, value)| format!("{column} = {value}"))
+                .zip(3..)
+                .map(|(column, at)| format!("{column} = ${at}"))
                 .collect();
             format!(
                 "UPDATE {table} SET {}, version = version + 1, updated_at = now() \
-                 WHERE identifier = $1 AND instance = $2 AND version = $4 \
+                 WHERE identifier = $1 AND instance = $2 AND version = $8 \
                  RETURNING version, updated_at",
                 set.join(", ")
             )
         }
-        None => {
-            let (columns, values): (Vec<&str>, Vec<&str>) = COLUMN_VALUES.into_iter().unzip();
-            format!(
-                "INSERT INTO {table} (identifier, instance, {}, version) \
-                 VALUES ($1, $2, {}, {CLOCK_VERSION}) \
-                 ON CONFLICT (identifier, instance) DO NOTHING RETURNING version, updated_at",
-                columns.join(", "),
-                values.join(", ")
-            )
-        }
+        None => format!(
+            "INSERT INTO {table} (identifier, instance, {}, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {CLOCK_VERSION}) \
+             ON CONFLICT (identifier, instance) DO NOTHING RETURNING version, updated_at",
+            COLUMNS.join(", "),
+        ),
     };
     if let Some(log) = log {
         let (kind, first) = match expected {
-            Some(_) => (LoggedEventKind::Updated, 5),
-            None => (LoggedEventKind::Created, 4),
+            Some(_) => (LoggedEventKind::Updated, 9),
+            None => (LoggedEventKind::Created, 8),
         };
         query = format!(
             "WITH saved AS ({query}), {} SELECT version, updated_at FROM saved",
@@ -257,7 +330,11 @@ where
     let mut statement = sqlx::query_as::<_, (i64, OffsetDateTime)>(&query)
         .bind(key.identifier())
         .bind(key.instance())
-        .bind(Document(document));
+        .bind(Document(columns.items))
+        .bind(Document(columns.conditions))
+        .bind(Document(columns.metadata))
+        .bind(Document(&columns.settings))
+        .bind(Document(&columns.log));
     if let Some(expected) = expected {
         statement = statement.bind(expected as i64);
     }
@@ -319,4 +396,58 @@ where
     }
     let deleted = statement.fetch_one(executor).await.map_err(storage_error)?;
     Ok(deleted > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Columns;
+    use serde_json::{Value, json};
+
+    fn parsed(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    /// Each column gets what the statement used to cut out of the whole document in Postgres:
+    /// the three parts as they are, the write log's two fields, and every other field.
+    #[test]
+    fn a_document_splits_into_the_columns_it_is_stored_in() {
+        let document = json!({
+            "schema": 1,
+            "currency": "USD",
+            "rounding": "half_up",
+            "items": [{"id": "a\"b", "name": "Mug \u{2615}", "price": "1.00", "quantity": 2}],
+            "conditions": [{"name": "tax", "kind": "tax", "value": "10%"}],
+            "metadata": {"note": "line\nbreak"},
+            "writes": ["w1", "w2"],
+            "merged": ["m1"],
+            "idempotency": [{"key": "k"}]
+        });
+        let bytes = serde_json::to_vec(&document).unwrap();
+        let columns = Columns::of(&bytes).unwrap();
+        assert_eq!(parsed(columns.items), document["items"]);
+        assert_eq!(parsed(columns.conditions), document["conditions"]);
+        assert_eq!(parsed(columns.metadata), document["metadata"]);
+        assert_eq!(
+            parsed(&columns.log),
+            json!({"writes": ["w1", "w2"], "merged": ["m1"]})
+        );
+        assert_eq!(
+            parsed(&columns.settings),
+            json!({"schema": 1, "currency": "USD", "rounding": "half_up", "idempotency": [{"key": "k"}]})
+        );
+
+        // A document without the optional parts gets the columns' empty values.
+        let bare = Columns::of(br#"{"schema":1,"currency":"EUR"}"#).unwrap();
+        assert_eq!(
+            (bare.items, bare.conditions, bare.metadata),
+            (&b"[]"[..], &b"[]"[..], &b"{}"[..])
+        );
+        assert_eq!(parsed(&bare.log), json!({}));
+        assert_eq!(
+            parsed(&bare.settings),
+            json!({"schema": 1, "currency": "EUR"})
+        );
+
+        assert!(Columns::of(b"[1, 2]").is_err());
+    }
 }
