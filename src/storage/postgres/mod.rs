@@ -28,7 +28,7 @@
 //!
 //! # Writes
 //! A compare-and-set save is one statement: `UPDATE ... WHERE identifier = $1 AND instance = $2
-//! AND version = $3 RETURNING version`, or for a new cart `INSERT ... ON CONFLICT DO NOTHING
+//! AND version = <expected> RETURNING version`, or for a new cart `INSERT ... ON CONFLICT DO NOTHING
 //! RETURNING version`; the cart's write log goes in the same statement. The document is sent once,
 //! split on this side into its columns, one `jsonb` parameter each. A writer that loses
 //! either race gets [`StorageError::Conflict`] (never a unique-violation error); only then is the

@@ -111,12 +111,11 @@ impl<'a> Columns<'a> {
                 _ => &mut columns.settings,
             };
             object.push(if object.is_empty() { b'{' } else { b',' });
-            // A key read borrowed from the document needed no unescaping: written as it was.
-            serde_json::to_writer(&mut *object, name).map_err(|e| StorageError::Backend {
-                driver: DRIVER,
-                message: e.to_string(),
-            })?;
-            object.push(b':');
+            // A key borrowed from the document had no escapes in it (serde_json borrows only
+            // those), so its text between quotes is the key as it was written.
+            object.push(b'"');
+            object.extend_from_slice(name.as_bytes());
+            object.extend_from_slice(b"\":");
             object.extend_from_slice(value);
         }
         for object in [&mut columns.settings, &mut columns.log] {
