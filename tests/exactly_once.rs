@@ -522,7 +522,103 @@ async fn two_shop_processes_with_sixteen_writers_each_lose_no_add_on_postgres() 
     );
 }
 
-// ----- 5. a save whose answer was lost -----------------------------------------------------------
+// ----- 5. writes that start from a server's own recent copy -----------------------------------
+
+/// A change of a request that has not read the cart starts from the copy the server's storage
+/// kept of its last read or write of it (`CartStorage::recent`). Two servers (each with its own
+/// storage, so its own copies) take turns on one cart: each starts from a copy older than the
+/// other's last write, and neither may overwrite the other's change. `reader` reads the stored
+/// cart without touching either server's copies.
+async fn servers_taking_turns<S: CartStorage + Clone>(driver: &str, servers: [S; 2], reader: S) {
+    const TURNS: usize = 12;
+    let managers = servers
+        .clone()
+        .map(|storage| CartManager::new(CartConfig::new().with_storage(storage)));
+    let identifier = format!("turns-{}", uuid::Uuid::new_v4().simple());
+    let key = CartKey::new(&identifier, "default");
+    for turn in 0..TURNS {
+        let server = turn % 2;
+        if turn >= 2 {
+            let kept = servers[server].recent(&key).map(|cart| cart.version);
+            let stored = reader.load(&key).await.unwrap().map(|cart| cart.version);
+            assert!(
+                kept.is_some() && kept < stored,
+                "[{driver}] turn {turn}: the server's copy ({kept:?}) is older than the stored \
+                 cart ({stored:?}), so this write starts from a stale copy"
+            );
+        }
+        let cart = managers[server].cart(&identifier, "default").unwrap();
+        cart.add_priced(one("pen"))
+            .await
+            .unwrap_or_else(|e| panic!("[{driver}] turn {turn}: {e}"));
+    }
+    assert_eq!(
+        stored_quantity(&reader, &key, "pen").await,
+        Some(TURNS as u32),
+        "[{driver}] every turn's add is stored once"
+    );
+}
+
+/// Two servers, eight writers each, adding one unit at a time to one cart, every write of each
+/// server starting from that server's copy: a 200 is stored once, and nothing else is.
+async fn servers_racing<S: CartStorage + Clone>(driver: &str, servers: [S; 2], reader: S) {
+    const WRITERS: usize = 8;
+    const ADDS: usize = 10;
+    let identifier = format!("racing-{}", uuid::Uuid::new_v4().simple());
+    let key = CartKey::new(&identifier, "default");
+    let tasks: Vec<_> = servers
+        .iter()
+        .flat_map(|storage| {
+            let manager = CartManager::new(CartConfig::new().with_storage(storage.clone()));
+            (0..WRITERS).map(move |_| manager.clone())
+        })
+        .map(|manager| {
+            let identifier = identifier.clone();
+            tokio::spawn(async move {
+                let mut committed = 0u32;
+                for _ in 0..ADDS {
+                    let cart = manager.cart(&identifier, "default").unwrap();
+                    match cart.add_priced(one("pen")).await {
+                        Ok(_) => committed += 1,
+                        Err(axum_cart::CartError::Conflict(_)) => {}
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+                committed
+            })
+        })
+        .collect();
+    let mut committed = 0;
+    for task in tasks {
+        committed += task.await.unwrap();
+    }
+    assert!(committed > 0, "[{driver}] some adds committed");
+    assert_eq!(
+        stored_quantity(&reader, &key, "pen").await,
+        Some(committed),
+        "[{driver}] {committed} adds answered as committed; the stored quantity counts each once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_writing_from_their_own_stale_copies_lose_nothing_on_redis() {
+    let first = redis::fresh_storage().await;
+    let second = redis::storage_on(first.prefix()).await;
+    let reader = redis::storage_on(first.prefix()).await;
+    servers_taking_turns("redis", [first.clone(), second.clone()], reader.clone()).await;
+    servers_racing("redis", [first, second], reader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_writing_from_their_own_stale_copies_lose_nothing_on_postgres() {
+    let first = pg::fresh_storage().await;
+    let second = pg::second_storage(&first, 4).await;
+    let reader = pg::second_storage(&first, 2).await;
+    servers_taking_turns("postgres", [first.clone(), second.clone()], reader.clone()).await;
+    servers_racing("postgres", [first, second], reader).await;
+}
+
+// ----- 6. a save whose answer was lost -----------------------------------------------------------
 
 /// `host:port` of a `scheme://[user@]host:port/...` URL.
 fn authority(url: &str) -> &str {

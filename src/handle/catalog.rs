@@ -52,8 +52,7 @@ impl Cart {
             ));
         }
         self.check_quantity_input(input.quantity)?;
-        let (_, product) = self.load_priced(Some(&input.id)).await?;
-        let Some(product) = product else {
+        let Some(product) = self.product_to_add(&input.id).await? else {
             return Err(CartError::ProductNotFound { id: input.id });
         };
         let item = input

@@ -195,13 +195,15 @@ impl Cart {
                 // The request's read, unless this process wrote the cart since. A guest
                 // identifier minted now has no read: its cart is looked up by the write itself,
                 // so that a storage that says otherwise is believed.
-                options.basis = cached
-                    .as_ref()
-                    .filter(|cached| {
-                        !self.identity.is_pending()
-                            && cached.stamp == self.manager.write_stamp(&self.key)
-                    })
-                    .map(|cached| Arc::clone(&cached.cart));
+                // A request that has not read the cart starts from the storage's own recent
+                // copy when it keeps one: a cart changed by this process alone is then written
+                // without a read first.
+                options.basis = match &cached {
+                    _ if self.identity.is_pending() => None,
+                    Some(cached) => (cached.stamp == self.manager.write_stamp(&self.key))
+                        .then(|| Arc::clone(&cached.cart)),
+                    None => self.identity.storage.recent(&self.key),
+                };
                 let result = self
                     .identity
                     .storage

@@ -317,6 +317,21 @@ impl Cart {
         Ok((Arc::clone(cached), product))
     }
 
+    /// The catalogue's product `id`, about to be added. A pricing that compares the cart's lines
+    /// with the catalogue reads the cart here as well, in the same catalogue call, so that the
+    /// write stores that re-pricing too; any other pricing leaves the cart unread, for the write
+    /// to read, or to start from the storage's recent copy (see [`CartStorage::recent`]).
+    async fn product_to_add(&self, id: &str) -> Result<Option<Product>, CartError> {
+        let config = self.manager.config();
+        let Some(catalog) = config.catalog.as_deref() else {
+            return Ok(None);
+        };
+        if config.pricing().reads_catalog() {
+            return Ok(self.load_priced(Some(id)).await?.1);
+        }
+        Ok(catalog.products(&[id.to_owned()]).await?.remove(id))
+    }
+
     /// A copy of the cart's contents (loaded once per request, then cached);
     /// [`Cart::snapshot`] reads them without copying.
     ///

@@ -122,6 +122,16 @@ pub trait CartStorage: Send + Sync + 'static {
         Ok(self.load(key).await?.map(Arc::new))
     }
 
+    /// The cart as this process last read or wrote it, when the driver keeps one, without asking
+    /// the store: a write that has not read the cart may start from it instead of reading first
+    /// (see [`ModifyOptions::basis`]). Only a hint, never an answer: the compare-and-set at its
+    /// version refuses it once another writer moved the cart on, and the write then reads the
+    /// stored cart. The provided implementation keeps none, so every such write reads first.
+    fn recent(&self, key: &CartKey) -> Option<Arc<Versioned<CartContents>>> {
+        let _ = key;
+        None
+    }
+
     /// Compare-and-set: writes only if the stored version equals `expected` (`None`: the cart must
     /// not exist). Returns the new version.
     async fn save(

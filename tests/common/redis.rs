@@ -53,6 +53,16 @@ pub async fn fresh_storage() -> RedisStorage {
         ))
 }
 
+/// Another storage on the carts of the storage with `prefix`, with a connection and parsed carts
+/// of its own (as a second web server would have).
+pub async fn storage_on(prefix: &str) -> RedisStorage {
+    let url = url();
+    RedisStorage::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("Redis is not reachable at {url} ({e})"))
+        .with_prefix(prefix)
+}
+
 /// Once per process: names this run's connection, then deletes the keys of earlier runs.
 /// The connection lives on a thread of its own (each test has its own runtime, which ends with
 /// the test), so it stays open until the process exits.

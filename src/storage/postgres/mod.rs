@@ -312,6 +312,10 @@ impl CartStorage for PostgresStorage {
         DRIVER
     }
 
+    fn recent(&self, key: &CartKey) -> Option<Arc<Versioned<CartContents>>> {
+        self.parsed.latest(key)
+    }
+
     async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
         Ok(self.load_shared(key).await?.map(Arc::unwrap_or_clone))
     }

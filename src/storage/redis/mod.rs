@@ -373,6 +373,10 @@ impl CartStorage for RedisStorage {
         DRIVER
     }
 
+    fn recent(&self, key: &CartKey) -> Option<Arc<Versioned<CartContents>>> {
+        self.store.parsed.latest(key)
+    }
+
     async fn load(&self, key: &CartKey) -> Result<Option<Versioned<CartContents>>, StorageError> {
         self.store.load(key).await
     }
