@@ -40,6 +40,7 @@ pub use limits::Limits;
 pub use merge::{MergeReport, MergeStrategy, merge};
 pub use money::{Money, RoundingMode};
 pub use rule::Rule;
+pub(crate) use timestamp::now_to_the_second;
 pub use totals::{LineTotal, Stage, Step, Totals};
 pub use value::ConditionValue;
 pub use writes::{MergeRecord, REMEMBERED_MERGES, REMEMBERED_WRITES};

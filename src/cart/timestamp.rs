@@ -9,6 +9,13 @@ use std::borrow::Cow;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
+/// Now, to the second: the time a line's catalogue price is taken. A price's age is told in
+/// seconds and more, and the fraction would take ten more bytes on every line of every write.
+pub(crate) fn now_to_the_second() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
 /// The longest text the fast path writes: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 pub(crate) const MAX_LEN: usize = 30;
 

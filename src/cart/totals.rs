@@ -235,6 +235,10 @@ impl Totals {
             }
             let line_total = unit.checked_mul(i64::from(item.quantity))?;
             items_subtotal = items_subtotal.checked_add(line_total)?;
+            if pass == Pass::Ceiling {
+                // The ceiling's totals are checked, never shown.
+                continue;
+            }
             line_totals.push(LineTotal {
                 id: item.id.clone(),
                 quantity: item.quantity,

@@ -1,11 +1,9 @@
 //! The operations of the [`Cart`] handle that the shop's catalogue and promotions answer: adding a
 //! product by id, and discount codes.
 
-use time::OffsetDateTime;
-
 use super::Cart;
 use super::items::add_line;
-use crate::cart::{self, AddItem, CartItem, Condition};
+use crate::cart::{self, AddItem, CartItem, Condition, now_to_the_second};
 use crate::catalog::Promotions;
 use crate::error::CartError;
 use crate::event::CartEventKind;
@@ -57,7 +55,7 @@ impl Cart {
         };
         let item = input
             .into_item(&product.name, product.price)?
-            .with_provenance(Some(product.source), Some(OffsetDateTime::now_utc()));
+            .with_provenance(Some(product.source), Some(now_to_the_second()));
         let id = item.id().to_owned();
         self.commit_priced(
             "add_product",

@@ -311,7 +311,7 @@ impl Cart {
                 &mut Arc::make_mut(cached).value,
                 &ids,
                 &found,
-                time::OffsetDateTime::now_utc(),
+                cart::now_to_the_second(),
             );
         }
         Ok((Arc::clone(cached), product))
