@@ -162,6 +162,30 @@ impl SessionStorage {
         }))
     }
 
+    /// The cart of `key` in the session's cart map: the parsed copy shared by the layer's
+    /// requests while its document is unchanged, else parsed here.
+    fn shared_cart(
+        &self,
+        all: &mut Map<String, Value>,
+        key: &CartKey,
+    ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
+        let stored = Self::entry(all, key).and_then(Stored::of);
+        match (&self.parsed, stored) {
+            (
+                Some(parsed),
+                Some(Stored {
+                    version: Some(version),
+                    updated_at,
+                    document: Some(Document::Text(text)),
+                }),
+            ) => parsed
+                .get_or_parse(key, version, updated_at, text.as_bytes())
+                .map(Some)
+                .map_err(|e| Self::corrupt(key, e)),
+            _ => Ok(Self::take_cart(all, key)?.map(Arc::new)),
+        }
+    }
+
     /// Writes the serialized cart at `version`, written `now` (Unix seconds), into the map.
     fn put_cart(
         all: &mut Map<String, Value>,
@@ -275,21 +299,7 @@ impl CartStorage for SessionStorage {
         key: &CartKey,
     ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
         let mut all = self.read_all().await?;
-        let stored = Self::entry(&all, key).and_then(Stored::of);
-        match (&self.parsed, stored) {
-            (
-                Some(parsed),
-                Some(Stored {
-                    version: Some(version),
-                    updated_at,
-                    document: Some(Document::Text(text)),
-                }),
-            ) => parsed
-                .get_or_parse(key, version, updated_at, text.as_bytes())
-                .map(Some)
-                .map_err(|e| Self::corrupt(key, e)),
-            _ => Ok(Self::take_cart(&mut all, key)?.map(Arc::new)),
-        }
+        self.shared_cart(&mut all, key)
     }
 
     async fn save(
@@ -325,11 +335,12 @@ impl CartStorage for SessionStorage {
     ) -> Result<Modified, ModifyError> {
         let _guard = self.guard.lock().await;
         let mut all = self.read_all().await?;
-        // The caller's read is the stored cart when the versions agree: no second parse.
+        // The caller's read is the stored cart when the versions agree; without one, the copy
+        // the layer's requests share while the document is unchanged: no parse either way.
         let stored_version = Self::version_of(Self::entry(&all, key));
         let current = match options.basis_cart() {
             Some(basis) if basis.as_ref().map(|b| b.version) == stored_version => basis,
-            _ => Self::take_cart(&mut all, key)?,
+            _ => self.shared_cart(&mut all, key)?.map(Arc::unwrap_or_clone),
         };
         let (cart, document, expected) = options.apply_encoded(current, op, &new_write_id())?;
         let version = expected.map_or_else(initial_version, |v| v + 1);
