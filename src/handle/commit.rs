@@ -192,12 +192,11 @@ impl Cart {
                     Ok(())
                 };
                 let turn = self.manager.write_turn(&self.key).await;
-                // The request's read, unless this process wrote the cart since. A guest
-                // identifier minted now has no read: its cart is looked up by the write itself,
-                // so that a storage that says otherwise is believed.
-                // A request that has not read the cart starts from the storage's own recent
-                // copy when it keeps one: a cart changed by this process alone is then written
-                // without a read first.
+                // The request's read, unless this process wrote the cart since; without a read,
+                // the storage's own recent copy when it keeps one, so that a cart changed by this
+                // process alone is written without a read first. A guest identifier minted now
+                // has neither: its cart is looked up by the write itself, so that a storage that
+                // says otherwise is believed.
                 options.basis = match &cached {
                     _ if self.identity.is_pending() => None,
                     Some(cached) => (cached.stamp == self.manager.write_stamp(&self.key))
