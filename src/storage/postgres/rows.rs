@@ -79,12 +79,13 @@ struct Columns<'a> {
 impl<'a> Columns<'a> {
     fn of(document: &'a [u8]) -> Result<Self, StorageError> {
         use serde_json::value::RawValue;
-        let fields: Vec<(&'a str, &'a RawValue)> = serde_json::from_slice::<Fields<'a>>(document)
-            .map_err(|e| StorageError::Backend {
+        use std::collections::BTreeMap;
+        // jsonb orders an object's keys itself: the order they are read in does not matter.
+        let fields: BTreeMap<&'a str, &'a RawValue> =
+            serde_json::from_slice(document).map_err(|e| StorageError::Backend {
                 driver: DRIVER,
                 message: format!("a document that is not a JSON object: {e}"),
-            })?
-            .0;
+            })?;
         let mut columns = Columns {
             items: b"[]",
             conditions: b"[]",
@@ -125,32 +126,6 @@ impl<'a> Columns<'a> {
             object.push(b'}');
         }
         Ok(columns)
-    }
-}
-
-/// A JSON object's fields in order, each value left as its text.
-struct Fields<'a>(Vec<(&'a str, &'a serde_json::value::RawValue)>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
-            type Value = Fields<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a cart document")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut map: M,
-            ) -> Result<Self::Value, M::Error> {
-                let mut fields = Vec::with_capacity(8);
-                while let Some(field) = map.next_entry()? {
-                    fields.push(field);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(Visit(std::marker::PhantomData))
     }
 }
 
