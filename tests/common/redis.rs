@@ -206,10 +206,20 @@ fn is_legacy(key: &str) -> bool {
 /// Overwrites the stored document of an existing cart with bytes that are not a cart (the
 /// conformance suite's `corrupt` hook, on a single Redis or a cluster).
 pub async fn store_corrupt(storage: &RedisStorage, key: &axum_cart::storage::CartKey) {
-    use fred::interfaces::HashesInterface;
+    use fred::interfaces::KeysInterface;
+    // A cart's value is a 41-byte head (version, state, last write), then its document.
+    let cart = storage.cart_key(key);
+    let head: String = storage.client().getrange(&cart, 0, 40).await.unwrap();
+    assert_eq!(head.len(), 41, "no cart at {cart}");
     storage
         .client()
-        .hset::<(), _, _>(storage.cart_key(key), ("d", "{not a cart"))
+        .set::<(), _, _>(
+            &cart,
+            format!("{head}{{not a cart"),
+            Some(fred::types::Expiration::KEEPTTL),
+            None,
+            false,
+        )
         .await
         .unwrap();
 }

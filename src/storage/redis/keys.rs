@@ -26,7 +26,7 @@ impl Keys {
         &self.prefix
     }
 
-    /// `{prefix}:{<identifier>}:<instance>`: the hash holding one cart.
+    /// `{prefix}:{<identifier>}:<instance>`: the string holding one cart.
     pub(super) fn cart(&self, key: &CartKey) -> String {
         // Built in one buffer: every cart command names a key, and a read is little else.
         let (identifier, instance) = (key.identifier(), key.instance());
@@ -53,6 +53,19 @@ impl Keys {
     /// An instance as the instance set stores it.
     pub(super) fn instance(&self, instance: &str) -> String {
         encode_part(instance)
+    }
+
+    /// `<cart key>:next:<16 hex digits>`: the new value of one write, sent beside the cart and
+    /// renamed over it by the save script. Random, so that writers racing on one cart each
+    /// rename their own.
+    pub(super) fn staged(&self, cart: &str) -> String {
+        format!("{cart}:next:{:016x}", rand::random::<u64>())
+    }
+
+    /// `{prefix}:{<identifier>}:<instance>:moved`: the record of the cross-slot move that wrote
+    /// this cart (see `moving.rs`).
+    pub(super) fn move_record(&self, key: &CartKey) -> String {
+        format!("{}:moved", self.cart(key))
     }
 
     /// `{prefix}:{<identifier>}:<instance>:lock`: the lock of one cart in locking mode.
@@ -93,7 +106,8 @@ impl Keys {
         format!("{}:{{*", escape_glob(&self.prefix))
     }
 
-    /// The cart a scanned key names, if it is a cart key (not an instance set, not a lock).
+    /// The cart a scanned key names, if it is a cart key (not an instance set, a lock, a move
+    /// record or a write's new value).
     pub(super) fn parse_cart(&self, raw: &str) -> Option<CartKey> {
         let head = format!("{}:{{", self.prefix);
         let rest = raw.strip_prefix(&head)?;
@@ -203,6 +217,31 @@ mod tests {
             assert!(keys.parse_cart(&stream).is_none());
         }
         assert_eq!(keys.events("cart:{a}:default", false), "cart:events");
+    }
+
+    /// A scan finds carts by their keys: a write's new value and a move's record live beside
+    /// the cart, in its slot, and must never be taken for carts themselves.
+    #[test]
+    fn the_keys_beside_a_cart_share_its_slot_and_are_not_carts() {
+        let keys = Keys::new("cart");
+        for identifier in ["a", "guest-1", "user:42", "ü{x}"] {
+            let key = CartKey::new(identifier, "default");
+            let cart = keys.cart(&key);
+            assert_eq!(keys.parse_cart(&cart), Some(key.clone()));
+            let (first, second) = (keys.staged(&cart), keys.staged(&cart));
+            assert_ne!(first, second, "two writes of one cart stage under one key");
+            for beside in [first, second, keys.move_record(&key), keys.lock(&key)] {
+                assert_eq!(
+                    fred::util::redis_keyslot(beside.as_bytes()),
+                    fred::util::redis_keyslot(cart.as_bytes()),
+                    "{beside} and {cart}"
+                );
+                assert!(
+                    keys.parse_cart(&beside).is_none(),
+                    "{beside} taken for a cart"
+                );
+            }
+        }
     }
 
     #[test]

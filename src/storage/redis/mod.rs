@@ -2,10 +2,15 @@
 //! one pool can serve sessions and carts.
 //!
 //! # Keys
-//! - `{prefix}:{<identifier>}:<instance>`: a hash with `v` (version), `d` (the cart document as
-//!   JSON) and `t` (last write, unix seconds); a cart moved across slots also has `f` (the
-//!   move's record) and, while it is being moved away, `m` (where to). The braces are a cluster
-//!   hash tag: every key of one identifier lives in one slot.
+//! - `{prefix}:{<identifier>}:<instance>`: a string, the cart: a 41-byte head (the version in 20
+//!   digits, a state byte, the last write in unix seconds in 20 digits) and the cart document as
+//!   JSON. While a move to another slot freezes the cart, the state byte is `m` and the target
+//!   identifier follows the head. The braces are a cluster hash tag: every key of one identifier
+//!   lives in one slot.
+//! - `{prefix}:{<identifier>}:<instance>:next:<16 hex digits>`: a write's new value, for the
+//!   instant between its `SET` and the save script that renames it over the cart.
+//! - `{prefix}:{<identifier>}:<instance>:moved`: the record of the cross-slot move that wrote the
+//!   cart, kept for the cart TTL.
 //! - `{prefix}:{<identifier>}`: the set of the identifier's instances.
 //! - `{prefix}:{<identifier>}:<instance>:lock`: the per-cart lock of locking mode.
 //! - with [`RedisStorage::with_event_log`]: the event streams, `{prefix}:events` (one Redis) or
@@ -16,9 +21,11 @@
 //! instance can make its keys collide with another cart's.
 //!
 //! # One round trip each
-//! A load is one `HMGET`. A compare-and-set save is one Lua script (`EVALSHA`; after a
-//! `SCRIPT FLUSH` the script is loaded again and the call repeated) that checks the version,
-//! writes the document with version + 1, refreshes the TTL and records the instance. `delete`,
+//! A load is one `GET`. A compare-and-set save is a `SET` of the new value (its head already at
+//! version + 1) under a key of its own, and one Lua script sent right behind it in the same
+//! pipeline (`EVALSHA`; after a `SCRIPT FLUSH` the script is loaded again and the call repeated)
+//! that checks the version, renames the new value over the cart, which carries the TTL along, and
+//! records the instance. The document never passes through Lua, which would copy it in and out. `delete`,
 //! `delete_at`, `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic.
 //!
 //! # Redis Cluster
@@ -48,7 +55,7 @@
 //!
 //! # TTL
 //! Every write sets the cart's TTL (default one day); [`RedisStorage::with_ttl_refresh_on_read`] makes
-//! reads refresh it too (the load becomes a one-call script).
+//! reads refresh it too (the load becomes `GETEX` and the instance set's `PEXPIRE`, sent together).
 //!
 //! # Locking
 //! By default writers are optimistic: a conflict is retried. [`RedisStorage::with_locking`]

@@ -1,10 +1,11 @@
 //! Moving a cart to an identifier whose keys live in another hash slot (Redis Cluster), where no
 //! one script may touch both. Three steps, each one script in one slot:
 //!
-//! 1. `move_out` marks the source cart as moving to the target (field `m`) and reads it. A marked
-//!    cart is frozen: saves and swaps refuse it, so the copy is its last state.
-//! 2. `move_in` writes the copy into the target with a record of the move (field `f`: the source
-//!    key and the version moved); a target that holds this record already is left alone.
+//! 1. `move_out` marks the source cart as moving to the target (in its head) and reads it. A
+//!    marked cart is frozen: saves and swaps refuse it, so the copy is its last state.
+//! 2. `move_in` writes the copy into the target and, beside it, a record of the move (the source
+//!    key and the version moved, kept for the cart TTL); a target whose record is this one
+//!    already is left alone.
 //! 3. `move_done` deletes the source, only while it is that frozen version.
 //!
 //! A process that dies after step 1 or 2 leaves a frozen source. The next attempt of the same
@@ -127,7 +128,11 @@ impl Mover<'_> {
         let (source, target) = (CartKey::new(from, instance), CartKey::new(to, instance));
         let record = format!("{}@{version}", self.keys.cart(&source));
         let (mut keys, mut args) = (
-            vec![self.keys.cart(&target), self.keys.set(to)],
+            vec![
+                self.keys.cart(&target),
+                self.keys.set(to),
+                self.keys.move_record(&target),
+            ],
             vec![
                 record,
                 version.clone(),

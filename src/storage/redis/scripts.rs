@@ -7,8 +7,9 @@
 //! there again and the call repeated once. Scripts that write wait for replica acknowledgements
 //! on the same connection when the storage asks for them ([`Client::replicated`]).
 
-use fred::interfaces::{ClientLike, LuaInterface};
-use fred::types::{CustomCommand, Key, Value};
+use fred::bytes::Bytes;
+use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
+use fred::types::{CustomCommand, Expiration, Key, Value};
 use tokio::sync::OnceCell;
 
 use super::client::{Client, slot, storage_error};
@@ -44,8 +45,34 @@ impl Script {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<Value, StorageError> {
-        // One connection for the load, the call and the WAIT: WAIT counts the writes of the
-        // connection it is sent on.
+        self.run_after(client, None, keys, args).await
+    }
+
+    /// [`Script::run`], with `SET key value PX ttl` of `staged` sent just before the call, in one
+    /// pipeline on the connection that runs the script: one round trip, and a value the script
+    /// moves into place without it ever being a script argument.
+    ///
+    /// # Errors
+    /// As [`Script::run`]; when the `SET` fails, its error.
+    pub(super) async fn run_staged(
+        &self,
+        client: &Client,
+        staged: Staged,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Value, StorageError> {
+        self.run_after(client, Some(staged), keys, args).await
+    }
+
+    async fn run_after(
+        &self,
+        client: &Client,
+        staged: Option<Staged>,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Value, StorageError> {
+        // One connection for the load, the staged value, the call and the WAIT: WAIT counts the
+        // writes of the connection it is sent on, and the call must come after the value.
         let connection = client.pool.next();
         // The node serving the first key's slot runs the script, so it is loaded there.
         let hash = keys.first().map(|key| slot(key));
@@ -58,16 +85,52 @@ impl Script {
         let sha = self.sha.get_or_try_init(load).await?.clone();
         let durable_key = keys.first().filter(|_| self.durable).cloned();
         // Kept for a second call after NOSCRIPT: as fred's shared buffers, taken over from the
-        // strings without a copy, so that keeping them copies no document.
+        // strings without a copy, so that keeping them copies nothing.
         let keys: Vec<Key> = keys.into_iter().map(Key::from).collect();
         let args: Vec<Value> = args.into_iter().map(Value::from).collect();
         // Not `timed`: a NOSCRIPT answer must stay a fred error to be told apart. Boxed, as
         // `timed` boxes its commands.
-        let first = tokio::time::timeout(
-            client.command_timeout,
-            Box::pin(connection.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone())),
-        )
-        .await;
+        let first = match staged {
+            None => {
+                tokio::time::timeout(
+                    client.command_timeout,
+                    Box::pin(connection.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone())),
+                )
+                .await
+            }
+            Some(staged) => {
+                let pipeline = connection.pipeline();
+                let expiry = Some(Expiration::PX(staged.ttl_millis));
+                let () = pipeline
+                    .set(staged.key, staged.value, expiry, None, false)
+                    .await
+                    .map_err(storage_error)?;
+                // By name: fred's pipelines do not offer the scripting commands.
+                let mut call: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
+                call.push(sha.as_str().into());
+                call.push((keys.len() as i64).into());
+                call.extend(keys.iter().map(|key| Value::from(key.clone())));
+                call.extend(args.iter().cloned());
+                let () = pipeline
+                    .custom(CustomCommand::new_static("EVALSHA", hash, false), call)
+                    .await
+                    .map_err(storage_error)?;
+                let answers =
+                    tokio::time::timeout(client.command_timeout, Box::pin(pipeline.try_all()))
+                        .await;
+                answers.map(|answers| {
+                    let mut answers = answers.into_iter();
+                    match (answers.next(), answers.next()) {
+                        (Some(Err(error)), _) => Err(error),
+                        (_, Some(answer)) => answer,
+                        _ => Err(fred::error::Error::new(
+                            fred::error::ErrorKind::Protocol,
+                            "a pipeline of two commands answered fewer",
+                        )),
+                    }
+                })
+            }
+        };
         let answer = match first {
             Ok(Err(error)) if error.details().starts_with("NOSCRIPT") => {
                 let sha = load().await?;
@@ -85,10 +148,16 @@ impl Script {
     }
 }
 
+/// A value a script finds under `key`, sent with a TTL of `ttl_millis` (see [`Script::run_staged`]).
+pub(super) struct Staged {
+    pub(super) key: String,
+    pub(super) value: Bytes,
+    pub(super) ttl_millis: i64,
+}
+
 /// One of each script, shared by the clones of a storage so each is loaded once.
 pub(super) struct Scripts {
     pub(super) save: Script,
-    pub(super) load_and_touch: Script,
     pub(super) delete: Script,
     pub(super) delete_at: Script,
     pub(super) instances: Script,
@@ -106,14 +175,15 @@ impl Scripts {
             save: Script::new(
                 concat!(
                     include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/cart_head.lua"),
                     include_str!("scripts/save.lua")
                 ),
                 true,
             ),
-            load_and_touch: Script::new(include_str!("scripts/load_and_touch.lua"), false),
             delete: Script::new(
                 concat!(
                     include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/cart_head.lua"),
                     include_str!("scripts/delete.lua")
                 ),
                 true,
@@ -121,6 +191,7 @@ impl Scripts {
             delete_at: Script::new(
                 concat!(
                     include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/cart_head.lua"),
                     include_str!("scripts/delete_at.lua")
                 ),
                 true,
@@ -135,6 +206,7 @@ impl Scripts {
             swap: Script::new(
                 concat!(
                     include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/cart_head.lua"),
                     include_str!("scripts/swap.lua")
                 ),
                 true,
@@ -151,6 +223,7 @@ impl Scripts {
             move_in: Script::new(
                 concat!(
                     include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/cart_head.lua"),
                     include_str!("scripts/move_in.lua")
                 ),
                 true,
@@ -158,6 +231,7 @@ impl Scripts {
             move_done: Script::new(
                 concat!(
                     include_str!("scripts/log_event.lua"),
+                    include_str!("scripts/cart_head.lua"),
                     include_str!("scripts/move_done.lua")
                 ),
                 true,
@@ -177,7 +251,6 @@ mod tests {
         let scripts = Scripts::new();
         let all = [
             &scripts.save,
-            &scripts.load_and_touch,
             &scripts.delete,
             &scripts.delete_at,
             &scripts.instances,

@@ -1,13 +1,16 @@
 //! The cart commands: each cart operation as the one Redis call it is.
 //!
-//! A cart is a hash with `v` (version), `d` (the cart document as JSON) and `t` (last write, unix
-//! seconds). Every write refreshes the TTL of the cart and of its identifier's instance set.
+//! A cart is one string: a head of [`HEAD`] bytes with its version and last write, then its
+//! document (see `scripts/cart_head.lua`), so a read is one `GET` and a write moves its new value
+//! into place without handing the document to Lua. Every write refreshes the TTL of the cart and
+//! of its identifier's instance set.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::interfaces::{HashesInterface, KeysInterface};
-use fred::types::{Key, Value};
+use fred::bytes::Bytes;
+use fred::interfaces::{ClientLike, KeysInterface};
+use fred::types::{CustomCommand, Value};
 use time::OffsetDateTime;
 
 use super::client::{Client, DRIVER, as_i64, as_string, slot};
@@ -15,13 +18,15 @@ use super::events;
 use super::keys::Keys;
 use super::moving::Mover;
 use super::scan;
-use super::scripts::{Script, Scripts};
+use super::scripts::{Script, Scripts, Staged};
 use crate::cart::CartContents;
 use crate::storage::{CartKey, ParsedDocuments, ScanPage, StorageError, Versioned};
 
-/// The fields a read of a cart asks for: its version, document and write time. Named by static
-/// text, so that a read copies none of them.
-const CART_FIELDS: [&str; 3] = ["v", "d", "t"];
+/// The bytes of a stored cart before its document: the version in 20 digits, a state byte (`-`,
+/// or `m` while a move to another slot freezes the cart, see `moving.rs`) and the last write's
+/// time, unix seconds in 20 digits. A frozen cart's target identifier follows, as its length in
+/// 10 digits and the identifier, before the document.
+const HEAD: usize = 41;
 
 /// Everything a cart command needs.
 #[derive(Clone)]
@@ -115,34 +120,33 @@ impl Store {
         Ok(self.load_shared(key).await?.map(Arc::unwrap_or_clone))
     }
 
-    /// One `HMGET`, or one script when reads refresh the TTL.
+    /// One `GET`; when reads refresh the TTL, `GETEX` and the instance set's `PEXPIRE`, sent
+    /// together.
     pub(super) async fn load_shared(
         &self,
         key: &CartKey,
     ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
-        let fields: Vec<Value> = if self.refresh_ttl_on_read {
-            match self
-                .scripts
-                .load_and_touch
-                .run(
-                    &self.client,
-                    vec![self.keys.cart(key), self.keys.set(key.identifier())],
-                    vec![self.ttl_millis()],
-                )
-                .await?
-            {
-                Value::Array(values) => values,
-                _ => Vec::new(),
-            }
+        let cart = self.keys.cart(key);
+        let stored: Value = if self.refresh_ttl_on_read {
+            let connection = self.client.pool.next();
+            let ttl = self.ttl.as_millis() as i64;
+            let getex = CustomCommand::new_static("GETEX", Some(slot(&cart)), false);
+            let (stored, _) = tokio::try_join!(
+                self.client.timed(
+                    connection
+                        .custom::<Value, Value>(getex, vec![cart.into(), "PX".into(), ttl.into()])
+                ),
+                self.client.timed(connection.pexpire::<i64, _>(
+                    self.keys.set(key.identifier()),
+                    ttl,
+                    None
+                )),
+            )?;
+            stored
         } else {
-            self.client
-                .timed(self.client.pool.hmget(
-                    self.keys.cart(key),
-                    CART_FIELDS.map(Key::from_static_str).to_vec(),
-                ))
-                .await?
+            self.client.timed(self.client.pool.get(cart)).await?
         };
-        decode(&self.parsed, key, fields)
+        decode(&self.parsed, key, &stored)
     }
 
     pub(super) async fn save(
@@ -171,24 +175,27 @@ impl Store {
         now: i64,
         write_id: Option<&str>,
     ) -> Result<u64, StorageError> {
-        let document = String::from_utf8(document).map_err(|e| StorageError::Corrupt {
-            driver: DRIVER,
-            key: key.clone(),
-            message: e.to_string(),
-        })?;
+        let cart = self.keys.cart(key);
+        let staged = Staged {
+            key: self.keys.staged(&cart),
+            value: Bytes::from(staged_value(&document, expected.map_or(0, |v| v + 1), now)),
+            ttl_millis: self.ttl.as_millis() as i64,
+        };
         let (keys, args) = self.logged(
             key,
             write_id,
-            vec![self.keys.cart(key), self.keys.set(key.identifier())],
+            vec![cart, self.keys.set(key.identifier()), staged.key.clone()],
             vec![
                 expected.map(|v| v.to_string()).unwrap_or_default(),
-                document,
                 self.ttl_millis(),
                 self.keys.instance(key.instance()),
-                now.to_string(),
             ],
         );
-        let answer = self.scripts.save.run(&self.client, keys, args).await?;
+        let answer = self
+            .scripts
+            .save
+            .run_staged(&self.client, staged, keys, args)
+            .await?;
         let values = match answer {
             Value::Array(values) => values,
             other => {
@@ -395,36 +402,90 @@ impl Store {
     }
 }
 
-/// A cart from its `v`, `d` and `t` fields; no version means no cart.
+/// A write's new value: the head at `version` (0 for a new cart, whose first version the save
+/// script writes), then the document.
+fn staged_value(document: &[u8], version: u64, written: i64) -> Vec<u8> {
+    use std::io::Write;
+    let mut value = Vec::with_capacity(HEAD + document.len());
+    let _ = write!(value, "{version:020}-{:020}", written.max(0));
+    value.extend_from_slice(document);
+    value
+}
+
+/// A stored cart's version, last write and document; `None` when the value has no cart's head.
+fn split(stored: &[u8]) -> Option<(u64, Option<OffsetDateTime>, &[u8])> {
+    let digits = |from: usize, to: usize| -> Option<u64> {
+        std::str::from_utf8(stored.get(from..to)?)
+            .ok()?
+            .parse()
+            .ok()
+    };
+    let version = digits(0, 20)?;
+    let written = i64::try_from(digits(21, HEAD)?).ok()?;
+    let document = match stored.get(20)? {
+        b'-' => stored.get(HEAD..)?,
+        b'm' => stored.get(HEAD + 10 + usize::try_from(digits(HEAD, HEAD + 10)?).ok()?..)?,
+        _ => return None,
+    };
+    Some((
+        version,
+        OffsetDateTime::from_unix_timestamp(written).ok(),
+        document,
+    ))
+}
+
+/// A cart from its stored value; no value means no cart.
 fn decode(
     parsed: &ParsedDocuments,
     key: &CartKey,
-    fields: Vec<Value>,
+    stored: &Value,
 ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
-    let corrupt = |message: String| StorageError::Corrupt {
+    let corrupt = |message: &str| StorageError::Corrupt {
         driver: DRIVER,
         key: key.clone(),
-        message,
+        message: message.to_owned(),
     };
-    let mut fields = fields.into_iter();
-    let (Some(version), Some(document), updated) = (fields.next(), fields.next(), fields.next())
-    else {
-        return Err(corrupt("HMGET answered fewer than three fields".to_owned()));
-    };
-    let Some(version) = as_i64(&version) else {
-        return Ok(None);
-    };
-    let document: &[u8] = match &document {
+    let stored: &[u8] = match stored {
+        Value::Null => return Ok(None),
         Value::String(text) => text.as_bytes(),
         Value::Bytes(bytes) => bytes,
-        _ => return Err(corrupt("no document".to_owned())),
+        _ => return Err(corrupt("a cart key that holds no string")),
     };
-    let updated_at = updated
-        .as_ref()
-        .and_then(as_i64)
-        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+    let (version, updated_at, document) =
+        split(stored).ok_or_else(|| corrupt("a stored value without a cart's head"))?;
     parsed
-        .get_or_parse(key, version as u64, updated_at, document)
+        .get_or_parse(key, version, updated_at, document)
         .map(Some)
-        .map_err(|e| corrupt(e.to_string()))
+        .map_err(|e| corrupt(&e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The head a write sends is read back from the same places, for carts that are moving too.
+    #[test]
+    fn a_stored_value_splits_into_version_time_and_document() {
+        let document = br#"{"items":{}}"#;
+        let value = staged_value(document, 1_765_000_000_123_456, 1_765_000_000);
+        assert_eq!(value.len(), HEAD + document.len());
+        let (version, written, found) = split(&value).unwrap();
+        assert_eq!(version, 1_765_000_000_123_456);
+        assert_eq!(written.map(|t| t.unix_timestamp()), Some(1_765_000_000));
+        assert_eq!(found, document);
+
+        let mut frozen = value[..HEAD].to_vec();
+        frozen[20] = b'm';
+        frozen.extend_from_slice(b"0000000007user:42");
+        frozen.extend_from_slice(document);
+        assert_eq!(split(&frozen).unwrap().2, document);
+
+        for broken in [&b""[..], b"12", &value[..HEAD - 1], b"{\"items\":{}}"] {
+            assert!(
+                split(broken).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(broken)
+            );
+        }
+    }
 }

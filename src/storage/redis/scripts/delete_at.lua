@@ -2,7 +2,7 @@
 -- after the caller read the cart is never deleted with it.
 -- The instance leaves the set when the cart went, or was already gone; a cart kept at another
 -- version keeps its instance.
--- KEYS[1]: the cart hash; KEYS[2]: the identifier's instance set.
+-- KEYS[1]: the cart; KEYS[2]: the identifier's instance set.
 -- ARGV[1]: the version to delete; ARGV[2]: the encoded instance.
 -- With the event log on (see log_event.lua): KEYS[3] and ARGV[3..5]; a delete that removed the
 -- cart logs it.
@@ -10,7 +10,7 @@
 
 local refused = check_event_stream(3)
 if refused then return refused end
-local current = redis.call('HGET', KEYS[1], 'v')
+local current = cart_head(1)
 if current and current ~= ARGV[1] then return 0 end
 redis.call('SREM', KEYS[2], ARGV[2])
 if not current then return 0 end

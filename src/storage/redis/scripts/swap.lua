@@ -3,12 +3,11 @@
 -- microseconds, so neither a reader of the moved cart, nor of the replaced one, nor of a cart
 -- the target had before an expiry or a delete, can overwrite it.
 -- Moving a cart onto itself only bumps its version and TTL.
--- Versions travel as strings: Redis may print a large Lua number in exponent notation.
--- KEYS[1]: the source cart hash; KEYS[2]: the source instance set;
--- KEYS[3]: the target cart hash; KEYS[4]: the target instance set.
+-- KEYS[1]: the source cart; KEYS[2]: the source instance set;
+-- KEYS[3]: the target cart; KEYS[4]: the target instance set.
 -- ARGV[1]: the encoded instance; ARGV[2]: the TTL in milliseconds; ARGV[3]: now, unix seconds.
--- A source cart frozen by a cross-slot move (field `m`, see move_out.lua) is not moved again:
--- the answer names that move's target, and the caller finishes it.
+-- A source cart frozen by a cross-slot move (see move_out.lua) is not moved again: the answer
+-- names that move's target, and the caller finishes it.
 -- With the event log on (see log_event.lua): KEYS[5], the slot's stream, with ARGV[4..6] for the
 -- source and ARGV[7..9] for the target: the source logs `deleted` at the version moved, the target
 -- `created` or `updated` at its new version (a cart moved onto itself: `updated`).
@@ -16,29 +15,28 @@
 
 local refused = check_event_stream(5)
 if refused then return refused end
-local moved = redis.call('HMGET', KEYS[1], 'v', 'd', 'm')
-if not moved[1] then return 0 end
-if moved[3] then return {2, moved[3]} end
+local moved, moving = cart_head(1)
+if not moved then return 0 end
+if moving then return {2, moving} end
 if KEYS[1] == KEYS[3] then
-  local bumped = string.format('%d', tonumber(moved[1]) + 1)
-  redis.call('HSET', KEYS[1], 'v', bumped, 't', ARGV[3])
+  local bumped = tonumber(moved) + 1
+  redis.call('SETRANGE', KEYS[1], 0, head_of(bumped, ARGV[3]))
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   -- Its set's too, as every write sets them: the set outlives the carts in it.
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  log_event(5, 'u', bumped, 7)
+  log_event(5, 'u', string.format('%d', bumped), 7)
   return 1
 end
 local now = redis.call('TIME')
 local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local replaced = tonumber(redis.call('HGET', KEYS[3], 'v')) or 0
-local version = string.format('%d', math.max(tonumber(moved[1]), replaced, clock) + 1)
-redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 'v', version, 'd', moved[2], 't', ARGV[3])
+local replaced = tonumber((cart_head(3))) or 0
+local version = math.max(tonumber(moved), replaced, clock) + 1
+redis.call('RENAME', KEYS[1], KEYS[3])
+redis.call('SETRANGE', KEYS[3], 0, head_of(version, ARGV[3]))
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('PEXPIRE', KEYS[4], ARGV[2])
-redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-log_event(5, 'd', moved[1], 4)
-log_event(5, replaced > 0 and 'u' or 'c', version, 7)
+log_event(5, 'd', moved, 4)
+log_event(5, replaced > 0 and 'u' or 'c', string.format('%d', version), 7)
 return 1
