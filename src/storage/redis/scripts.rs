@@ -48,9 +48,9 @@ impl Script {
         self.run_after(client, None, keys, args).await
     }
 
-    /// [`Script::run`], with `SET key value PX ttl` of `staged` sent just before the call, in one
-    /// pipeline on the connection that runs the script: one round trip, and a value the script
-    /// moves into place without it ever being a script argument.
+    /// [`Script::run`], with `SET key value PX ttl` of `staged` sent just before the call, on the
+    /// connection that runs the script: one round trip, and a value the script moves into place
+    /// without it ever being a script argument.
     ///
     /// # Errors
     /// As [`Script::run`]; when the `SET` fails, its error.
@@ -99,36 +99,24 @@ impl Script {
                 .await
             }
             Some(staged) => {
-                let pipeline = connection.pipeline();
+                // Two commands sent together, not a fred pipeline: a pipeline flushes the socket
+                // after each of its commands, a write (and a read on the server) each; two
+                // commands queued before the connection's task runs go out in one write.
                 let expiry = Some(Expiration::PX(staged.ttl_millis));
-                let () = pipeline
-                    .set(staged.key, staged.value, expiry, None, false)
-                    .await
-                    .map_err(storage_error)?;
-                // By name: fred's pipelines do not offer the scripting commands.
-                let mut call: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
-                call.push(sha.as_str().into());
-                call.push((keys.len() as i64).into());
-                call.extend(keys.iter().map(|key| Value::from(key.clone())));
-                call.extend(args.iter().cloned());
-                let () = pipeline
-                    .custom(CustomCommand::new_static("EVALSHA", hash, false), call)
-                    .await
-                    .map_err(storage_error)?;
-                let answers =
-                    tokio::time::timeout(client.command_timeout, Box::pin(pipeline.try_all()))
-                        .await;
-                answers.map(|answers| {
-                    let mut answers = answers.into_iter();
-                    match (answers.next(), answers.next()) {
-                        (Some(Err(error)), _) => Err(error),
-                        (_, Some(answer)) => answer,
-                        _ => Err(fred::error::Error::new(
-                            fred::error::ErrorKind::Protocol,
-                            "a pipeline of two commands answered fewer",
-                        )),
-                    }
+                let set = Box::pin(connection.set::<(), _, _>(
+                    staged.key,
+                    staged.value,
+                    expiry,
+                    None,
+                    false,
+                ));
+                let call =
+                    Box::pin(connection.evalsha::<Value, _, _, _>(sha, keys.clone(), args.clone()));
+                tokio::time::timeout(client.command_timeout, async {
+                    let (set, call) = tokio::join!(set, call);
+                    set.and(call)
                 })
+                .await
             }
         };
         let answer = match first {
