@@ -1,5 +1,5 @@
--- Compare-and-set write of one cart. The caller sent the new value to KEYS[3] with the cart's TTL,
--- in the same pipeline (`SET`), its head already at the expected version + 1 (zeros for a new
+-- Compare-and-set write of one cart. The caller sent the new value to KEYS[3] with the cart's TTL
+-- (`SET`, on the same connection just before this call), its head already at the expected version + 1 (zeros for a new
 -- cart): the script checks the stored version, renames that value over the cart (which takes its
 -- TTL along), writes a new cart's first version into its head, and records the instance. Each
 -- command a script calls costs Redis about a microsecond beyond its own work, so the script
