@@ -212,15 +212,17 @@ impl Identity {
         let Some(merge) = &self.merge else {
             return Ok(());
         };
+        // Boxed: a merge runs once in a login's life, and its large future would otherwise be
+        // moved about inside every cart operation that awaits this one.
         self.merged
             .get_or_try_init(|| {
-                merge_into_user(
+                Box::pin(merge_into_user(
                     manager,
                     &self.storage,
                     &merge.guest,
                     &self.identifier,
                     &merge.slot,
-                )
+                ))
             })
             .await
             .map(|_| ())
