@@ -169,19 +169,31 @@ impl SessionStorage {
         all: &mut Map<String, Value>,
         key: &CartKey,
     ) -> Result<Option<Arc<Versioned<CartContents>>>, StorageError> {
-        let stored = Self::entry(all, key).and_then(Stored::of);
-        match (&self.parsed, stored) {
+        let entry = Self::entry(all, key);
+        let compact = match entry {
+            Some(Value::String(text)) => Some(text.as_bytes()),
+            _ => None,
+        };
+        if let (Some(parsed), Some(text)) = (&self.parsed, compact) {
+            if let Some(cart) = parsed.get_compact(key, text) {
+                return Ok(Some(cart));
+            }
+        }
+        match (&self.parsed, entry.and_then(Stored::of)) {
             (
                 Some(parsed),
                 Some(Stored {
                     version: Some(version),
                     updated_at,
-                    document: Some(Document::Text(text)),
+                    document: Some(Document::Text(document)),
                 }),
-            ) => parsed
-                .get_or_parse(key, version, updated_at, text.as_bytes())
-                .map(Some)
-                .map_err(|e| Self::corrupt(key, e)),
+            ) => {
+                let header = compact.map_or(&b""[..], |text| &text[..text.len() - document.len()]);
+                parsed
+                    .get_or_parse_compact(key, version, updated_at, header, document.as_bytes())
+                    .map(Some)
+                    .map_err(|e| Self::corrupt(key, e))
+            }
             _ => Ok(Self::take_cart(all, key)?.map(Arc::new)),
         }
     }
@@ -398,16 +410,20 @@ impl CartStorage for SessionStorage {
         let (cart, document, expected) = options.apply_encoded(current, op, &new_write_id())?;
         let version = expected.map_or_else(initial_version, |v| v + 1);
         let now = now();
-        // The next request reads this document: it need not parse it.
+        let text = std::str::from_utf8(&document).map_err(|e| Self::corrupt(key, e))?;
+        let entry = compact_entry(version, Some(now), text);
+        // The next request reads this entry: it need not parse it.
         if let Some(parsed) = &self.parsed {
             let written = Versioned {
                 value: cart.clone(),
                 version,
                 updated_at: OffsetDateTime::from_unix_timestamp(now).ok(),
             };
-            parsed.remember(key, Fingerprint::of(&document), written);
+            let header = &entry.as_bytes()[..entry.len() - document.len()];
+            parsed.remember_compact(key, header, Fingerprint::of(&document), written);
         }
-        Self::put_cart(&mut all, key, document, version, now)?;
+        Self::instances_mut(&mut all, key.identifier())
+            .insert(key.instance().to_owned(), Value::String(entry));
         self.write_all(all).await?;
         Ok(Modified {
             cart: Versioned::new(cart, version),
