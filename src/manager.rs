@@ -8,7 +8,7 @@ use crate::cart;
 use crate::config::{CartConfig, StorageMode};
 use crate::error::CartError;
 use crate::event::CartEvent;
-use crate::identify::IdentifierMode;
+use crate::identify::{CookieConfig, IdentifierMode};
 use crate::queue::{Turn, WriteQueue, WriteStamps};
 use crate::storage::{CartKey, ModifyOptions, ParsedDocuments};
 
@@ -39,6 +39,8 @@ struct ManagerInner {
     session_carts: Arc<ParsedDocuments>,
     /// The session key of guest identifiers in session mode, shared by every request's slot.
     guest_key: Option<Arc<str>>,
+    /// The guest cookie's settings in cookie mode, shared by every request's slot.
+    guest_cookie: Option<Arc<CookieConfig>>,
 }
 
 impl std::fmt::Debug for CartManager {
@@ -54,9 +56,9 @@ impl CartManager {
     /// A manager for `config`.
     pub fn new(config: CartConfig) -> Self {
         let storage = config.storage.clone();
-        let guest_key = match &config.identifier {
-            IdentifierMode::Session { key } => Some(Arc::from(key.as_str())),
-            IdentifierMode::Cookie(_) => None,
+        let (guest_key, guest_cookie) = match &config.identifier {
+            IdentifierMode::Session { key } => (Some(Arc::from(key.as_str())), None),
+            IdentifierMode::Cookie(cookie) => (None, Some(Arc::new(cookie.clone()))),
         };
         CartManager {
             inner: Arc::new(ManagerInner {
@@ -66,6 +68,7 @@ impl CartManager {
                 stamps: WriteStamps::default(),
                 session_carts: Arc::default(),
                 guest_key,
+                guest_cookie,
             }),
         }
     }
@@ -147,6 +150,11 @@ impl CartManager {
     /// The session key guest identifiers are kept under, in session mode.
     pub(crate) fn guest_key(&self) -> Option<&Arc<str>> {
         self.inner.guest_key.as_ref()
+    }
+
+    /// The guest cookie's settings, in cookie mode.
+    pub(crate) fn guest_cookie(&self) -> Option<&Arc<CookieConfig>> {
+        self.inner.guest_cookie.as_ref()
     }
 
     /// The write stamp of `key` now: take it before reading the cart.

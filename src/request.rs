@@ -113,8 +113,9 @@ pub(crate) struct Identity {
     /// is written, so that read-only visitors cost nothing.
     pending: bool,
     stored: OnceCell<()>,
-    /// A guest whose carts merge into this user's at the first cart operation.
-    merge: Option<PendingMerge>,
+    /// A guest whose carts merge into this user's at the first cart operation. Boxed: few
+    /// requests have one, and every request's identity is built and moved.
+    merge: Option<Box<PendingMerge>>,
     merged: OnceCell<()>,
     /// The loaded carts of this identity, one per instance, so that a cart is loaded once per
     /// request and every handle sees the request's own writes: the default instance's here,
@@ -138,17 +139,30 @@ impl Identity {
         storage: Arc<dyn CartStorage>,
         slot: Option<GuestSlot>,
     ) -> Self {
+        Identity::of_request(identifier.into(), storage, slot, false, None, None)
+    }
+
+    /// A request's identity, built in one piece: it is built for every request that takes a
+    /// cart, and each step through a struct update would copy the whole of it.
+    fn of_request(
+        identifier: Arc<str>,
+        storage: Arc<dyn CartStorage>,
+        slot: Option<GuestSlot>,
+        pending: bool,
+        merge: Option<Box<PendingMerge>>,
+        protocol: Option<Arc<RequestProtocol>>,
+    ) -> Self {
         Identity {
-            identifier: identifier.into(),
+            identifier,
             storage,
             slot,
-            pending: false,
+            pending,
             stored: OnceCell::new(),
-            merge: None,
+            merge,
             merged: OnceCell::new(),
             default_cache: Mutex::const_new(None),
             caches: SyncMutex::default(),
-            protocol: None,
+            protocol,
         }
     }
 
@@ -212,15 +226,17 @@ impl Identity {
         let Some(merge) = &self.merge else {
             return Ok(());
         };
+        // Boxed: a merge runs once in a login's life, and its large future would otherwise be
+        // moved about inside every cart operation that awaits this one.
         self.merged
             .get_or_try_init(|| {
-                merge_into_user(
+                Box::pin(merge_into_user(
                     manager,
                     &self.storage,
                     &merge.guest,
                     &self.identifier,
                     &merge.slot,
-                )
+                ))
             })
             .await
             .map(|_| ())
@@ -256,7 +272,9 @@ pub(crate) enum GuestSlot {
         // Weak: the request state owns the identity that owns this slot, and a strong handle
         // back would keep every cookie-mode request's state alive forever.
         state: Weak<RequestCart>,
-        config: CookieConfig,
+        // The manager's, shared: a copy per request would cost its texts and key, and would
+        // make every identity (built per request) as large as the configuration.
+        config: Arc<CookieConfig>,
     },
 }
 
@@ -340,7 +358,9 @@ async fn resolve_identity(
         },
         (IdentifierMode::Cookie(cookie), _) => GuestSlot::Cookie {
             state: Arc::downgrade(state),
-            config: cookie.clone(),
+            config: manager
+                .guest_cookie()
+                .map_or_else(|| Arc::new(cookie.clone()), Arc::clone),
         },
         (IdentifierMode::Session { .. }, None) => return Err(CartError::MissingSession),
     };
@@ -351,25 +371,28 @@ async fn resolve_identity(
         Some(resolver) => resolver.user_id(parts).await,
         None => None,
     };
-    if let Some(user) = user {
-        let identity = Identity::settled(user_identifier(&user), storage, None);
-        return Ok(Arc::new(Identity {
-            merge: guest.map(|guest| PendingMerge { guest, slot }),
+    let identity = match (user, guest) {
+        (Some(user), guest) => Identity::of_request(
+            user_identifier(&user).into(),
+            storage,
+            None,
+            false,
+            guest.map(|guest| Box::new(PendingMerge { guest, slot })),
             protocol,
-            ..identity
-        }));
-    }
-    Ok(Arc::new(match guest {
-        Some(guest) => Identity {
+        ),
+        (None, Some(guest)) => {
+            Identity::of_request(guest.into(), storage, Some(slot), false, None, protocol)
+        }
+        (None, None) => Identity::of_request(
+            new_guest_identifier().into(),
+            storage,
+            Some(slot),
+            true,
+            None,
             protocol,
-            ..Identity::settled(guest, storage, Some(slot))
-        },
-        None => Identity {
-            pending: true,
-            protocol,
-            ..Identity::settled(new_guest_identifier(), storage, Some(slot))
-        },
-    }))
+        ),
+    };
+    Ok(Arc::new(identity))
 }
 
 #[cfg(test)]

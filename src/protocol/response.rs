@@ -14,15 +14,22 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
 /// Marks a cart answer as private to its visitor and never to be stored: a cart changes with
 /// every request and belongs to the cookie or session that reached it.
 pub(crate) fn add_cart_headers(headers: &mut HeaderMap) {
-    if !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // One pass over the few headers an answer has, then appends: cheaper than a hashed lookup
+    // per header followed by a hashed insert, and every cart answer passes here.
+    let (mut cached, mut varies) = (false, false);
+    for (name, value) in headers.iter() {
+        if *name == CACHE_CONTROL {
+            cached = true;
+        } else if *name == VARY && !varies {
+            varies = value.to_str().is_ok_and(|text| {
+                text.split(',')
+                    .any(|name| name.trim().eq_ignore_ascii_case("cookie") || name.trim() == "*")
+            });
+        }
     }
-    let varies = headers.get_all(VARY).iter().any(|value| {
-        value.to_str().is_ok_and(|text| {
-            text.split(',')
-                .any(|name| name.trim().eq_ignore_ascii_case("cookie") || name.trim() == "*")
-        })
-    });
+    if !cached {
+        headers.append(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if !varies {
         headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
@@ -92,5 +99,57 @@ impl IntoResponse for CartResponse {
             headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(HeaderName, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(name.clone(), HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn values(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn cart_headers_keep_what_the_handler_set_and_add_what_is_missing() {
+        let mut plain = headers(&[(http::header::CONTENT_TYPE, "application/json")]);
+        add_cart_headers(&mut plain);
+        assert_eq!(values(&plain, CACHE_CONTROL), ["no-store"]);
+        assert_eq!(values(&plain, VARY), ["Cookie"]);
+
+        let mut own = headers(&[
+            (CACHE_CONTROL, "private, max-age=0"),
+            (VARY, "Accept-Encoding"),
+            (VARY, "Origin, Accept"),
+        ]);
+        add_cart_headers(&mut own);
+        assert_eq!(values(&own, CACHE_CONTROL), ["private, max-age=0"]);
+        assert_eq!(
+            values(&own, VARY),
+            ["Accept-Encoding", "Origin, Accept", "Cookie"]
+        );
+
+        for vary in ["Accept, COOKIE", "*", "origin", "cookie"] {
+            let mut varied = headers(&[(VARY, "Origin"), (VARY, vary)]);
+            add_cart_headers(&mut varied);
+            let expected: &[&str] = if vary == "origin" {
+                &["Origin", "origin", "Cookie"]
+            } else {
+                &["Origin", vary]
+            };
+            assert_eq!(values(&varied, VARY), expected, "{vary}");
+        }
     }
 }

@@ -38,9 +38,41 @@ struct Entry {
     key: CartKey,
     version: u64,
     updated_at: Option<OffsetDateTime>,
+    /// The text a session entry stores before the document (`<version>:<updated_at>:`), which
+    /// says the version and write time above; empty for other drivers' entries.
+    header: Header,
     length: usize,
     hash: u64,
     cart: Arc<Versioned<CartContents>>,
+}
+
+/// Room for a session entry's header: two 64-bit numbers, a sign and two colons.
+const HEADER_ROOM: usize = 44;
+
+/// A session entry's header, kept inline (no allocation per entry).
+struct Header {
+    bytes: [u8; HEADER_ROOM],
+    length: u8,
+}
+
+impl Header {
+    /// `text`, or the empty header when it does not fit (such an entry is then found by its
+    /// version instead).
+    fn of(text: &[u8]) -> Self {
+        let mut bytes = [0; HEADER_ROOM];
+        let Some(room) = bytes.get_mut(..text.len()) else {
+            return Header { bytes, length: 0 };
+        };
+        room.copy_from_slice(text);
+        Header {
+            bytes,
+            length: text.len() as u8,
+        }
+    }
+
+    fn text(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.length)]
+    }
 }
 
 impl std::fmt::Debug for ParsedDocuments {
@@ -110,6 +142,20 @@ impl ParsedDocuments {
         updated_at: Option<OffsetDateTime>,
         document: &[u8],
     ) -> Result<Arc<Versioned<CartContents>>, serde_json::Error> {
+        self.get_or_parse_compact(key, version, updated_at, b"", document)
+    }
+
+    /// The cart of a session entry whose `header` (the text before its document) says `version`
+    /// and `updated_at`: as [`ParsedDocuments::get_or_parse`], and the entry kept remembers the
+    /// header for [`ParsedDocuments::get_compact`].
+    pub(crate) fn get_or_parse_compact(
+        &self,
+        key: &CartKey,
+        version: u64,
+        updated_at: Option<OffsetDateTime>,
+        header: &[u8],
+        document: &[u8],
+    ) -> Result<Arc<Versioned<CartContents>>, serde_json::Error> {
         let hash = document_hash(document);
         {
             let mut set = self.set(key);
@@ -135,8 +181,37 @@ impl ParsedDocuments {
             version,
             updated_at,
         });
-        self.keep(key, document.len(), hash, Arc::clone(&cart));
+        self.keep(key, header, document.len(), hash, Arc::clone(&cart));
         Ok(cart)
+    }
+
+    /// The cart of `key` stored as the session entry `entry` (`<version>:<updated_at>:<document>`)
+    /// when the entry kept for `key` came from the same text: its header compared as bytes and
+    /// its document by length and hash, so that reading an unchanged cart reads neither the
+    /// header's numbers nor the document. `None` sends the caller to
+    /// [`ParsedDocuments::get_or_parse_compact`].
+    pub(crate) fn get_compact(
+        &self,
+        key: &CartKey,
+        entry: &[u8],
+    ) -> Option<Arc<Versioned<CartContents>>> {
+        let mut set = self.set(key);
+        let at = set.entries.iter().position(|kept| {
+            kept.as_ref().is_some_and(|kept| {
+                let header = kept.header.text();
+                // A header ends with its second colon: the same prefix is the same two numbers.
+                !header.is_empty()
+                    && entry.starts_with(header)
+                    && entry.len() - header.len() == kept.length
+                    && kept.key == *key
+                    && document_hash(&entry[header.len()..]) == kept.hash
+            })
+        })?;
+        set.clock += 1;
+        set.used[at] = set.clock;
+        set.entries[at]
+            .as_ref()
+            .map(|entry| Arc::clone(&entry.cart))
     }
 
     /// The entry of `key`, if one is kept: a driver that can ask its store whether the cart is
@@ -158,7 +233,7 @@ impl ParsedDocuments {
     /// that answers [`ParsedDocuments::latest`] lookups: the document the store will send back is
     /// not known here, so no read of a document matches the entry.
     pub(crate) fn remember_stored(&self, key: &CartKey, cart: Arc<Versioned<CartContents>>) {
-        self.keep(key, usize::MAX, 0, cart);
+        self.keep(key, b"", usize::MAX, 0, cart);
     }
 
     /// Remembers `cart`, which a write just stored as the document `written`, so that the next
@@ -169,10 +244,30 @@ impl ParsedDocuments {
         written: Fingerprint,
         cart: Versioned<CartContents>,
     ) {
-        self.keep(key, written.length, written.hash, Arc::new(cart));
+        self.remember_compact(key, b"", written, cart);
     }
 
-    fn keep(&self, key: &CartKey, length: usize, hash: u64, cart: Arc<Versioned<CartContents>>) {
+    /// Remembers `cart`, which a write just stored in a session entry as `header` and the
+    /// document `written`, so that the next read of that entry finds it by
+    /// [`ParsedDocuments::get_compact`].
+    pub(crate) fn remember_compact(
+        &self,
+        key: &CartKey,
+        header: &[u8],
+        written: Fingerprint,
+        cart: Versioned<CartContents>,
+    ) {
+        self.keep(key, header, written.length, written.hash, Arc::new(cart));
+    }
+
+    fn keep(
+        &self,
+        key: &CartKey,
+        header: &[u8],
+        length: usize,
+        hash: u64,
+        cart: Arc<Versioned<CartContents>>,
+    ) {
         let mut set = self.set(key);
         // The cart's own older entry if it has one, else an empty one, else the least used.
         let at = set
@@ -187,6 +282,7 @@ impl ParsedDocuments {
             key: key.clone(),
             version: cart.version,
             updated_at: cart.updated_at,
+            header: Header::of(header),
             length,
             hash,
             cart,
@@ -242,6 +338,51 @@ mod tests {
             !Arc::ptr_eq(&read, &other_time),
             "the write time is part of the match"
         );
+    }
+
+    #[test]
+    fn a_session_entry_is_found_by_its_header_and_document() {
+        let parsed = ParsedDocuments::new(4);
+        let key = CartKey::new("guest", "default");
+        let written = document(3);
+        let entry = |header: &str, document: &[u8]| {
+            let mut entry = header.as_bytes().to_vec();
+            entry.extend_from_slice(document);
+            entry
+        };
+        let cart = Versioned {
+            value: CartContents::from_json(&written).unwrap(),
+            version: 7,
+            updated_at: OffsetDateTime::from_unix_timestamp(100).ok(),
+        };
+        parsed.remember_compact(&key, b"7:100:", Fingerprint::of(&written), cart);
+        let found = parsed.get_compact(&key, &entry("7:100:", &written));
+        assert_eq!(found.map(|cart| cart.version), Some(7));
+        for other in [
+            entry("8:100:", &written),
+            entry("7:101:", &written),
+            entry("7:100:", &document(4)),
+            entry("", &written),
+            b"7:100:".to_vec(),
+        ] {
+            assert!(parsed.get_compact(&key, &other).is_none(), "{other:?}");
+        }
+        let elsewhere = CartKey::new("guest", "wishlist");
+        assert!(
+            parsed
+                .get_compact(&elsewhere, &entry("7:100:", &written))
+                .is_none()
+        );
+
+        // A read that parsed an entry leaves it to be found by its header as well.
+        let read = parsed
+            .get_or_parse_compact(&key, 8, None, b"8::", &written)
+            .unwrap();
+        let again = parsed.get_compact(&key, &entry("8::", &written)).unwrap();
+        assert!(Arc::ptr_eq(&read, &again));
+        // Other drivers' entries have no header, and are never found by one.
+        parsed.remember(&key, Fingerprint::of(&written), (*read).clone());
+        assert!(parsed.get_compact(&key, &entry("8::", &written)).is_none());
     }
 
     #[test]
