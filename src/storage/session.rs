@@ -251,12 +251,18 @@ impl<'a> Stored<'a> {
         match entry {
             Value::String(text) => {
                 // The header is two numbers: found by a short scan, not a search of the document.
-                let (version, first) = header_number(text.as_bytes())?;
-                let (updated_at, length) = header_number(&text.as_bytes()[first + 1..])?;
-                let second = first + 1 + length;
+                let colon = |from: usize| {
+                    text.as_bytes()[from..]
+                        .iter()
+                        .take(21)
+                        .position(|&byte| byte == b':')
+                        .map(|at| from + at)
+                };
+                let first = colon(0)?;
+                let second = colon(first + 1)?;
                 Some(Stored {
-                    version: version.and_then(HeaderNumber::unsigned),
-                    updated_at: unix_time(updated_at.and_then(HeaderNumber::signed)),
+                    version: text[..first].parse().ok(),
+                    updated_at: unix_time(text[first + 1..second].parse().ok()),
                     document: Some(Document::Text(&text[second + 1..])),
                 })
             }
@@ -272,65 +278,6 @@ impl<'a> Stored<'a> {
             _ => None,
         }
     }
-}
-
-/// A number of a compact entry's header, as its sign and magnitude.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct HeaderNumber {
-    negative: bool,
-    magnitude: u64,
-}
-
-impl HeaderNumber {
-    fn unsigned(self) -> Option<u64> {
-        (!self.negative).then_some(self.magnitude)
-    }
-
-    fn signed(self) -> Option<i64> {
-        if self.negative {
-            0i64.checked_sub_unsigned(self.magnitude)
-        } else {
-            i64::try_from(self.magnitude).ok()
-        }
-    }
-}
-
-/// The header field `bytes` starts with: the number before the first `:` (read as `str::parse`
-/// reads an integer: an optional sign, then decimal digits), if that text is one, and the
-/// colon's position. The colon must come within 21 bytes, room for any `u64` or `i64`. One pass
-/// finds the colon and reads the number: every read of a session cart passes here.
-fn header_number(bytes: &[u8]) -> Option<(Option<HeaderNumber>, usize)> {
-    let limit = bytes.len().min(21);
-    let (negative, start) = match bytes.first() {
-        Some(b'-') => (true, 1),
-        Some(b'+') => (false, 1),
-        _ => (false, 0),
-    };
-    // Wrapping and unchecked in the loop: 19 digits cannot overflow a u64, and the rare longer
-    // field is read again by `str::parse` below.
-    let (mut magnitude, mut digits_only, mut at) = (0u64, true, start);
-    while at < limit && bytes[at] != b':' {
-        let digit = bytes[at].wrapping_sub(b'0');
-        digits_only &= digit < 10;
-        magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(digit));
-        at += 1;
-    }
-    if at == limit {
-        return None;
-    }
-    let number = match at - start {
-        0 => None,
-        1..=19 => digits_only.then_some(magnitude),
-        _ => std::str::from_utf8(&bytes[start..at])
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .filter(|_| digits_only),
-    };
-    let number = number.map(|magnitude| HeaderNumber {
-        negative,
-        magnitude,
-    });
-    Some((number, at))
 }
 
 fn unix_time(seconds: Option<i64>) -> Option<OffsetDateTime> {
@@ -519,71 +466,5 @@ impl CartStorage for SessionStorage {
         Self::instances_mut(&mut all, to).insert(instance.to_owned(), moved);
         self.write_all(all).await?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What the header scan read before it was one pass: a colon within 21 bytes, the text
-    /// before it parsed by `str::parse`.
-    fn by_parse<T: std::str::FromStr>(text: &str) -> Option<(Option<T>, usize)> {
-        let at = text.bytes().take(21).position(|byte| byte == b':')?;
-        Some((text[..at].parse().ok(), at))
-    }
-
-    #[test]
-    fn header_numbers_read_as_str_parse_reads_them() {
-        let fields = [
-            "",
-            ":",
-            "0:",
-            "7:",
-            "+7:",
-            "-7:",
-            "+:",
-            "-:",
-            "--7:",
-            "+-7:",
-            "7a:",
-            " 7:",
-            "7 :",
-            "1764300000123456:",
-            "18446744073709551615:",
-            "18446744073709551616:",
-            "9223372036854775807:",
-            "9223372036854775808:",
-            "-9223372036854775808:",
-            "-9223372036854775809:",
-            "123456789012345678901:",
-            "12345678901234567890123:",
-            "00000000000000000007:",
-            "000000000000000000007:",
-            "7",
-            "-",
-            "x:",
-            ":7:",
-        ];
-        for field in fields {
-            let read = header_number(field.as_bytes());
-            let unsigned = read.map(|(number, at)| (number.and_then(HeaderNumber::unsigned), at));
-            let signed = read.map(|(number, at)| (number.and_then(HeaderNumber::signed), at));
-            assert_eq!(unsigned, by_parse::<u64>(field), "{field:?} as u64");
-            assert_eq!(signed, by_parse::<i64>(field), "{field:?} as i64");
-        }
-    }
-
-    #[test]
-    fn a_compact_entry_reads_back() {
-        let entry = Value::String(compact_entry(1_764_300_000_123_456, Some(-5), "{}"));
-        let stored = Stored::of(&entry).expect("an entry");
-        assert_eq!(stored.version, Some(1_764_300_000_123_456));
-        assert_eq!(stored.updated_at, unix_time(Some(-5)));
-        assert!(matches!(stored.document, Some(Document::Text("{}"))));
-        let no_time = Value::String(compact_entry(3, None, "{\"a\":1}"));
-        let stored = Stored::of(&no_time).expect("an entry");
-        assert_eq!((stored.version, stored.updated_at), (Some(3), None));
-        assert!(matches!(stored.document, Some(Document::Text("{\"a\":1}"))));
     }
 }
