@@ -100,8 +100,8 @@ impl Script {
             }
             Some(staged) => {
                 // Two commands sent together, not a fred pipeline: a pipeline flushes the socket
-                // after each of its commands, a write (and a read on the server) each; two
-                // commands queued before the connection's task runs go out in one write.
+                // after each of its commands, a write (and a read on the server) each, while two
+                // commands queued before the connection's task takes the first go out in one.
                 let expiry = Some(Expiration::PX(staged.ttl_millis));
                 let set = Box::pin(connection.set::<(), _, _>(
                     staged.key,
