@@ -43,3 +43,22 @@ start_one_side() {
   for _ in $(seq 1 300); do grep -q listening "$log" && break; sleep 0.1; done
   COOKIES=$(session_cookies "http://127.0.0.1:$port" "$seed")
 }
+
+# layer_bench: builds benches/layer.rs (release) and prints its executable, which runs one
+# scenario per LAYER_BENCH_COUNT (see the bench).
+layer_bench() {
+  cargo bench --quiet --bench layer --no-run 2>/dev/null
+  cargo bench --bench layer --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "layer" and m.get("executable"):
+        print(m["executable"])'
+}
+
+# need TOOL [PACKAGE]: installs the Debian package PACKAGE (default TOOL) when TOOL is missing.
+need() {
+  command -v "$1" >/dev/null && return
+  echo "installing ${2:-$1} (Debian package)"
+  apt-get update -qq && apt-get install -y -qq "${2:-$1}" >/dev/null
+}

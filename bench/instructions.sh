@@ -12,21 +12,15 @@
 # packages when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 REQUESTS=${1:-200}
 shift || true
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(ping read_one_line read add)
 
-if ! command -v valgrind >/dev/null; then
-  echo "installing valgrind (Debian package)"; apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
-fi
-cargo bench --quiet --bench layer --no-run 2>/dev/null
-BENCH=$(cargo bench --bench layer --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "layer" and m.get("executable"):
-        print(m["executable"])')
+need valgrind
+BENCH=$(layer_bench)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 

@@ -15,25 +15,17 @@
 # (installed from Debian's packages when missing); listens on 127.0.0.1:${REDIS_INSTRUCTIONS_PORT:-6390}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 REQUESTS=${1:-200}
 shift || true
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(cache_read cache_add)
 PORT=${REDIS_INSTRUCTIONS_PORT:-6390}
 
-for tool in valgrind redis-server; do
-  if ! command -v "$tool" >/dev/null; then
-    package=$tool; [ "$tool" = valgrind ] || package=redis-server
-    echo "installing $package (Debian package)"; apt-get update -qq && apt-get install -y -qq "$package" >/dev/null
-  fi
-done
-cargo bench --quiet --bench layer --no-run 2>/dev/null
-BENCH=$(cargo bench --bench layer --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "layer" and m.get("executable"):
-        print(m["executable"])')
+need valgrind
+need redis-server
+BENCH=$(layer_bench)
 OUT=$(mktemp -d)
 REDIS=
 cleanup() {
