@@ -23,10 +23,11 @@
 //! # One round trip each
 //! A load is one `GET`. A compare-and-set save is a `SET` of the new value (its head already at
 //! version + 1) under a key of its own, and one Lua script sent right behind it on the same
-//! connection, in the same write to the socket (`EVALSHA`; after a `SCRIPT FLUSH` the script is loaded again and the call repeated)
-//! that checks the version, renames the new value over the cart, which carries the TTL along, and
-//! records the instance. The document never passes through Lua, which would copy it in and out. `delete`,
-//! `delete_at`, `swap_identifier`, `forget` and `instances` are scripts too, so each is atomic.
+//! connection, in the same write to the socket (`EVALSHA`; after a `SCRIPT FLUSH` the script is
+//! loaded again and the call repeated), that checks the version, renames the new value over the
+//! cart, which carries the TTL along, and records the instance. The document never passes
+//! through Lua, which would copy it in and out. `delete`, `delete_at`, `swap_identifier`,
+//! `forget` and `instances` are scripts too, so each is atomic.
 //!
 //! # Redis Cluster
 //! Connect with a cluster URL, `redis-cluster://host:port?node=host2:port2&node=...` (see

@@ -47,8 +47,9 @@ pub(super) fn now() -> i64 {
 }
 
 impl Store {
-    fn ttl_millis(&self) -> String {
-        self.ttl.as_millis().to_string()
+    /// The TTL in milliseconds, as Redis takes it.
+    fn ttl_millis(&self) -> i64 {
+        self.ttl.as_millis().min(i64::MAX as u128) as i64
     }
 
     /// The keys and arguments of a writing script, with the cart's event stream and the event's
@@ -98,16 +99,12 @@ impl Store {
         // every write sets anyway) hold every write before it, the one found included.
         let _: i64 = self
             .client
-            .timed(connection.pexpire(&cart, self.ttl.as_millis() as i64, None))
+            .timed(connection.pexpire(&cart, self.ttl_millis(), None))
             .await?;
         // Its instance set's after it, as every write sets them, so that the set outlives it.
         let _: i64 = self
             .client
-            .timed(connection.pexpire(
-                self.keys.set(key.identifier()),
-                self.ttl.as_millis() as i64,
-                None,
-            ))
+            .timed(connection.pexpire(self.keys.set(key.identifier()), self.ttl_millis(), None))
             .await?;
         self.client.replicated(connection, &cart).await
     }
@@ -129,7 +126,7 @@ impl Store {
         let cart = self.keys.cart(key);
         let stored: Value = if self.refresh_ttl_on_read {
             let connection = self.client.pool.next();
-            let ttl = self.ttl.as_millis() as i64;
+            let ttl = self.ttl_millis();
             let getex = CustomCommand::new_static("GETEX", Some(slot(&cart)), false);
             let (stored, _) = tokio::try_join!(
                 self.client.timed(
@@ -179,7 +176,7 @@ impl Store {
         let staged = Staged {
             key: self.keys.staged(&cart),
             value: Bytes::from(staged_value(&document, expected.map_or(0, |v| v + 1), now)),
-            ttl_millis: self.ttl.as_millis() as i64,
+            ttl_millis: self.ttl_millis(),
         };
         let (keys, args) = self.logged(
             key,
@@ -187,7 +184,7 @@ impl Store {
             vec![cart, self.keys.set(key.identifier()), staged.key.clone()],
             vec![
                 expected.map(|v| v.to_string()).unwrap_or_default(),
-                self.ttl_millis(),
+                self.ttl_millis().to_string(),
                 self.keys.instance(key.instance()),
             ],
         );
@@ -336,7 +333,7 @@ impl Store {
         let mut keys = vec![source, self.keys.set(from), target, self.keys.set(to)];
         let mut args = vec![
             self.keys.instance(instance),
-            self.ttl_millis(),
+            self.ttl_millis().to_string(),
             now().to_string(),
         ];
         if self.event_log {
