@@ -696,3 +696,55 @@ async fn a_cart_swapped_onto_itself_refreshes_its_instance_set_too() {
         );
     }
 }
+
+/// Every save sends its new value under a key of its own before the script that renames it over
+/// the cart: saves that lose the race, or are refused, must not leave those values behind.
+#[tokio::test]
+async fn racing_and_refused_saves_leave_no_value_behind() {
+    let storage = redis::fresh_storage().await;
+    let key = guest_key();
+    let created = storage.save(&key, &cart_with("a"), None).await.unwrap();
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let (storage, key) = (storage.clone(), key.clone());
+            tokio::spawn(async move {
+                storage
+                    .save(&key, &cart_with(&format!("racer-{i}")), Some(created))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(version) => {
+                assert_eq!(version, created + 1);
+                won += 1;
+            }
+            Err(StorageError::Conflict { .. }) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(won, 1, "one save of eight on the same version wins");
+    assert!(matches!(
+        storage.save(&key, &cart_with("new"), None).await,
+        Err(StorageError::Conflict { .. })
+    ));
+
+    let pattern = format!("{}:*", storage.prefix());
+    let mut found: Vec<String> = storage
+        .client()
+        .custom(
+            fred::types::CustomCommand::new_static("KEYS", None, false),
+            vec![pattern],
+        )
+        .await
+        .unwrap();
+    found.sort();
+    let mut expected = vec![
+        storage.cart_key(&key),
+        format!("{}:{{{}}}", storage.prefix(), key.identifier()),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+}
